@@ -1,0 +1,267 @@
+// plm/quant/dequantize.hpp - rows of any stored type -> f32.
+//
+// Results are bit-identical to ggml's dequantize_row_* for every input: each
+// output is one f32 product of exactly representable factors (f16 scale x small
+// integer), at most followed by one subtraction, so neither evaluation order
+// nor FMA contraction can change a bit. These are the reference the matvec
+// kernels and the tests are checked against; they are not tuned for speed
+// (embedding rows and tests use them, matvec has its own kernels).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "plm/core/dtype.hpp"
+#include "plm/quant/blocks.hpp"
+#include "plm/quant/half.hpp"
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+namespace plm::quant {
+
+// Per-type functions. n is the number of elements and must be a multiple of
+// the type's block size (the blocks are n / block_size consecutive structs).
+
+inline void dequantize_row_f32(const float* x, float* y, int64_t n) noexcept {
+  if (n > 0) std::memmove(y, x, static_cast<size_t>(n) * sizeof(float));
+}
+
+inline void dequantize_row_f16(const uint16_t* x, float* y, int64_t n) noexcept {
+  int64_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(h));
+  }
+#endif
+  for (; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+
+inline void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n) noexcept {
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+
+inline void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>((x[b].qs[j] & 0xf) - 8) * d;
+      y[j + 16] = static_cast<float>((x[b].qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+inline void dequantize_row_q4_1(const block_q4_1* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float m = fp16_to_fp32(x[b].m);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>(x[b].qs[j] & 0xf) * d + m;
+      y[j + 16] = static_cast<float>(x[b].qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+namespace detail {
+inline uint32_t load_u32_le(const uint8_t* p) noexcept {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+}  // namespace detail
+
+inline void dequantize_row_q5_0(const block_q5_0* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const float d = fp16_to_fp32(x[b].d);
+    const uint32_t qh = detail::load_u32_le(x[b].qh);
+    for (int j = 0; j < 16; ++j) {
+      const int lo = (x[b].qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1u) << 4);
+      const int hi = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+      y[j] = static_cast<float>(lo - 16) * d;
+      y[j + 16] = static_cast<float>(hi - 16) * d;
+    }
+  }
+}
+
+inline void dequantize_row_q5_1(const block_q5_1* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float m = fp16_to_fp32(x[b].m);
+    const uint32_t qh = detail::load_u32_le(x[b].qh);
+    for (int j = 0; j < 16; ++j) {
+      const int lo = (x[b].qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1u) << 4);
+      const int hi = (x[b].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+      y[j] = static_cast<float>(lo) * d + m;
+      y[j + 16] = static_cast<float>(hi) * d + m;
+    }
+  }
+}
+
+inline void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < qk32; ++j) y[j] = static_cast<float>(x[b].qs[j]) * d;
+  }
+}
+
+inline void dequantize_row_q8_1(const block_q8_1* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < qk32; ++j) y[j] = static_cast<float>(x[b].qs[j]) * d;
+  }
+}
+
+inline void dequantize_row_q2_k(const block_q2_k* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float dmin = fp16_to_fp32(x[b].dmin);
+    // Element e = 128*h + 32*s + l: bits 2s..2s+1 of qs[32h + l]; sub-block e / 16.
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* q = x[b].qs + 32 * h;
+      for (int s = 0; s < 4; ++s) {
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t sc = x[b].scales[8 * h + 2 * s + half];
+          const float dl = d * static_cast<float>(sc & 0xf);
+          const float ml = dmin * static_cast<float>(sc >> 4);
+          for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[16 * half + l] >> (2 * s)) & 3) - ml;
+        }
+      }
+    }
+  }
+}
+
+inline void dequantize_row_q3_k(const block_q3_k* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    // Element e = 128*h + 32*s + l: low bits 2s.. of qs[32h + l], high bit (4h + s) of hmask[l].
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* q = x[b].qs + 32 * h;
+      for (int s = 0; s < 4; ++s) {
+        for (int half = 0; half < 2; ++half) {
+          const float dl = d * static_cast<float>(unpack_scale_q3_k(8 * h + 2 * s + half, x[b].scales) - 32);
+          for (int l = 16 * half; l < 16 * half + 16; ++l) {
+            const int lo = (q[l] >> (2 * s)) & 3;
+            const int hb = (x[b].hmask[l] >> (4 * h + s)) & 1;
+            *y++ = dl * static_cast<float>(lo - (hb ? 0 : 4));
+          }
+        }
+      }
+    }
+  }
+}
+
+namespace detail {
+// Scale and min of the two sub-blocks (2c, 2c+1) of 64-element chunk c of a q4_K / q5_K block.
+inline void chunk_scales_k4(const uint8_t* scales, int c, float d, float dmin, float& d1, float& m1, float& d2,
+                            float& m2) noexcept {
+  uint8_t sc, m;
+  unpack_scale_min_k4(2 * c, scales, sc, m);
+  d1 = d * static_cast<float>(sc);
+  m1 = dmin * static_cast<float>(m);
+  unpack_scale_min_k4(2 * c + 1, scales, sc, m);
+  d2 = d * static_cast<float>(sc);
+  m2 = dmin * static_cast<float>(m);
+}
+}  // namespace detail
+
+inline void dequantize_row_q4_k(const block_q4_k* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float dmin = fp16_to_fp32(x[b].dmin);
+    // 64-element chunk c: low nibbles of qs[32c..] are sub-block 2c, high nibbles 2c+1.
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* q = x[b].qs + 32 * c;
+      float d1, m1, d2, m2;
+      detail::chunk_scales_k4(x[b].scales, c, d, dmin, d1, m1, d2, m2);
+      for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xf) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+    }
+  }
+}
+
+inline void dequantize_row_q5_k(const block_q5_k* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float dmin = fp16_to_fp32(x[b].dmin);
+    const uint8_t* qh = x[b].qh;
+    // As q4_K; the fifth bit of element l of chunk c is bit 2c (low) / 2c+1 (high) of qh[l].
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* q = x[b].qs + 32 * c;
+      float d1, m1, d2, m2;
+      detail::chunk_scales_k4(x[b].scales, c, d, dmin, d1, m1, d2, m2);
+      for (int l = 0; l < 32; ++l)
+        *y++ = d1 * static_cast<float>((q[l] & 0xf) | (((qh[l] >> (2 * c)) & 1) << 4)) - m1;
+      for (int l = 0; l < 32; ++l)
+        *y++ = d2 * static_cast<float>((q[l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4)) - m2;
+    }
+  }
+}
+
+inline void dequantize_row_q6_k(const block_q6_k* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk_k; ++b, y += qk_k) {
+    const float d = fp16_to_fp32(x[b].d);
+    // Element e = 128*h + 32*k + l: low nibble (k < 2) or high nibble (k >= 2) of
+    // ql[64h + 32*(k & 1) + l], top two bits at bit 2k of qh[32h + l]; scale e / 16.
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x[b].ql + 64 * h;
+      const uint8_t* qh = x[b].qh + 32 * h;
+      for (int k = 0; k < 4; ++k) {
+        for (int l = 0; l < 32; ++l) {
+          const int e = 128 * h + 32 * k + l;
+          const uint8_t lq = ql[32 * (k & 1) + l];
+          const int lo = k < 2 ? (lq & 0xf) : (lq >> 4);
+          const int q = (lo | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+          // (d * scale) first, as ggml: both products are exact, so the order is moot anyway.
+          y[e] = d * static_cast<float>(x[b].scales[e / 16]) * static_cast<float>(q);
+        }
+      }
+    }
+  }
+}
+
+inline void dequantize_row_q8_k(const block_q8_k* x, float* y, int64_t n) noexcept {
+  for (int64_t b = 0; b < n / qk_k; ++b, y += qk_k) {
+    for (int j = 0; j < qk_k; ++j) y[j] = x[b].d * static_cast<float>(x[b].qs[j]);
+  }
+}
+
+/// True if dequantize_row handles `t`.
+constexpr bool can_dequantize(dtype t) noexcept {
+  switch (t) {
+    case dtype::f32: case dtype::f16: case dtype::bf16:
+    case dtype::q4_0: case dtype::q4_1: case dtype::q5_0: case dtype::q5_1:
+    case dtype::q8_0: case dtype::q8_1:
+    case dtype::q2_k: case dtype::q3_k: case dtype::q4_k: case dtype::q5_k: case dtype::q6_k: case dtype::q8_k:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Converts n elements of type t at src to f32. Returns false (writing nothing)
+/// if t cannot be dequantized, n < 0, or n is not a multiple of t's block size.
+inline bool dequantize_row(dtype t, const void* src, float* dst, int64_t n) noexcept {
+  if (!can_dequantize(t) || n < 0 || n % block_size(t) != 0) return false;
+  switch (t) {
+    case dtype::f32: dequantize_row_f32(static_cast<const float*>(src), dst, n); break;
+    case dtype::f16: dequantize_row_f16(static_cast<const uint16_t*>(src), dst, n); break;
+    case dtype::bf16: dequantize_row_bf16(static_cast<const uint16_t*>(src), dst, n); break;
+    case dtype::q4_0: dequantize_row_q4_0(static_cast<const block_q4_0*>(src), dst, n); break;
+    case dtype::q4_1: dequantize_row_q4_1(static_cast<const block_q4_1*>(src), dst, n); break;
+    case dtype::q5_0: dequantize_row_q5_0(static_cast<const block_q5_0*>(src), dst, n); break;
+    case dtype::q5_1: dequantize_row_q5_1(static_cast<const block_q5_1*>(src), dst, n); break;
+    case dtype::q8_0: dequantize_row_q8_0(static_cast<const block_q8_0*>(src), dst, n); break;
+    case dtype::q8_1: dequantize_row_q8_1(static_cast<const block_q8_1*>(src), dst, n); break;
+    case dtype::q2_k: dequantize_row_q2_k(static_cast<const block_q2_k*>(src), dst, n); break;
+    case dtype::q3_k: dequantize_row_q3_k(static_cast<const block_q3_k*>(src), dst, n); break;
+    case dtype::q4_k: dequantize_row_q4_k(static_cast<const block_q4_k*>(src), dst, n); break;
+    case dtype::q5_k: dequantize_row_q5_k(static_cast<const block_q5_k*>(src), dst, n); break;
+    case dtype::q6_k: dequantize_row_q6_k(static_cast<const block_q6_k*>(src), dst, n); break;
+    case dtype::q8_k: dequantize_row_q8_k(static_cast<const block_q8_k*>(src), dst, n); break;
+    default: return false;
+  }
+  return true;
+}
+
+}  // namespace plm::quant
