@@ -1,0 +1,121 @@
+// plm/kernels/attention.hpp - attention of one query over a latent (MLA) cache.
+//
+// The cache holds, per position t, one row [ĉ_t (d_latent) | k_t (d_rope)] that
+// every head shares as key, and whose first d_latent values are also the value
+// (plm-spec §4: absorbed MLA is MQA with a 576-wide key and a 512-wide value).
+// For heads h in [h0, h1) and a query already absorbed into latent space:
+//   s[h][t] = scale · (q_lat[h]·ĉ_t + q_rope[h]·k_t)      t < n_kv
+//   p[h]    = softmax(s[h])                                 (f32, double sum)
+//   out[h]  = Σ_t p[h][t] · ĉ_t                             (d_latent)
+// The rows are walked once for the scores and once for the values, each row
+// serving all heads of the call while it is in L1. A head's arithmetic does
+// not depend on which other heads share the call, so any grouping of heads
+// over threads gives bit-identical results.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "plm/core/dtype.hpp"
+#include "plm/kernels/softmax.hpp"
+#include "plm/kernels/vec.hpp"
+
+namespace plm::kernels {
+
+/// Shape of a latent attention problem (PLM: 512, 64, 1/sqrt(192)).
+struct latent_attention_shape {
+  int64_t d_latent = 0;  ///< latent width (kv_lora_rank)
+  int64_t d_rope = 0;    ///< shared roped key width
+  float scale = 1.0f;    ///< softmax scale (1/sqrt(qk head dim), not of the latent width)
+  int64_t row() const noexcept { return d_latent + d_rope; }
+};
+
+/// True for the cache element types the kernel reads (f32, f16).
+inline bool latent_cache_type_supported(dtype t) noexcept { return t == dtype::f32 || t == dtype::f16; }
+
+/// Bytes of one cache row of `shape` in type t (f32 or f16).
+inline size_t latent_cache_row_bytes(const latent_attention_shape& shape, dtype t) noexcept {
+  return static_cast<size_t>(shape.row()) * (t == dtype::f16 ? 2u : 4u);
+}
+
+/// Floats of scratch latent_attention needs for `n_heads` heads and up to n_kv positions.
+inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_kv) noexcept {
+  return static_cast<size_t>(n_heads * n_kv + shape.row());
+}
+
+/// Writes one cache row (f32 source of shape.row() values) in type t.
+inline void latent_cache_store(const latent_attention_shape& shape, const float* src, void* dst, dtype t) noexcept {
+  if (t == dtype::f16) f32_to_f16(src, static_cast<uint16_t*>(dst), shape.row());
+  else std::memcpy(dst, src, static_cast<size_t>(shape.row()) * sizeof(float));
+}
+
+namespace detail {
+inline const float* cache_row_f32(const latent_attention_shape& shape, const void* cache, dtype t, int64_t i,
+                                  float* tmp) noexcept {
+  if (t == dtype::f16) {
+    const uint16_t* r = static_cast<const uint16_t*>(cache) + i * shape.row();
+    f16_to_f32(r, tmp, shape.row());
+    return tmp;
+  }
+  return static_cast<const float*>(cache) + i * shape.row();
+}
+}  // namespace detail
+
+namespace ref {
+/// Scalar definition (one head at a time, plain loops). scratch: n_kv floats.
+inline void latent_attention(const latent_attention_shape& shape, const float* q_lat, const float* q_rope,
+                             const void* cache, dtype cache_type, int64_t n_kv, float* out, int64_t h0, int64_t h1,
+                             float* scratch) noexcept {
+  const int64_t dl = shape.d_latent, dr = shape.d_rope, row = shape.row();
+  for (int64_t h = h0; h < h1; ++h) {
+    for (int64_t t = 0; t < n_kv; ++t) {
+      float s = 0.0f;
+      for (int64_t c = 0; c < row; ++c) {
+        const float q = c < dl ? q_lat[h * dl + c] : q_rope[h * dr + (c - dl)];
+        const float k = cache_type == dtype::f16
+                            ? plm::kernels::detail::half_bits_to_float(static_cast<const uint16_t*>(cache)[t * row + c])
+                            : static_cast<const float*>(cache)[t * row + c];
+        s += q * k;
+      }
+      scratch[t] = s;
+    }
+    ref::softmax(scratch, n_kv, shape.scale);
+    for (int64_t c = 0; c < dl; ++c) {
+      float o = 0.0f;
+      for (int64_t t = 0; t < n_kv; ++t) {
+        const float v = cache_type == dtype::f16
+                            ? plm::kernels::detail::half_bits_to_float(static_cast<const uint16_t*>(cache)[t * row + c])
+                            : static_cast<const float*>(cache)[t * row + c];
+        o += scratch[t] * v;
+      }
+      out[h * dl + c] = o;
+    }
+  }
+}
+}  // namespace ref
+
+/// Attention of one absorbed query over cache rows [0, n_kv) for heads [h0, h1).
+/// q_lat: [n_head][d_latent], q_rope: [n_head][d_rope], cache: [n_kv][row] of
+/// cache_type, out: [n_head][d_latent] (only heads h0..h1 written). scratch:
+/// latent_attention_scratch(shape, h1 - h0, n_kv) floats. n_kv ≥ 1.
+inline void latent_attention(const latent_attention_shape& shape, const float* q_lat, const float* q_rope,
+                             const void* cache, dtype cache_type, int64_t n_kv, float* out, int64_t h0, int64_t h1,
+                             float* scratch) noexcept {
+  const int64_t dl = shape.d_latent, dr = shape.d_rope, nh = h1 - h0;
+  float* scores = scratch;             // [nh][n_kv]
+  float* tmp = scratch + nh * n_kv;    // [row] f32 copy of an f16 row
+  for (int64_t t = 0; t < n_kv; ++t) {
+    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
+    for (int64_t h = 0; h < nh; ++h)
+      scores[h * n_kv + t] = dot(q_lat + (h0 + h) * dl, r, dl) + dot(q_rope + (h0 + h) * dr, r + dl, dr);
+  }
+  for (int64_t h = 0; h < nh; ++h) softmax(scores + h * n_kv, n_kv, shape.scale);
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t c = 0; c < dl; ++c) out[h * dl + c] = 0.0f;
+  for (int64_t t = 0; t < n_kv; ++t) {
+    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
+    for (int64_t h = 0; h < nh; ++h) axpy(scores[h * n_kv + t], r, out + (h0 + h) * dl, dl);
+  }
+}
+
+}  // namespace plm::kernels

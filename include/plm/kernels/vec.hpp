@@ -1,0 +1,129 @@
+// plm/kernels/vec.hpp - small f32 vector primitives (dot, axpy, scale, add, f16 rows).
+//
+// The float building blocks of the attention, norm and sparse-FFN kernels.
+// Each has a plain scalar reference (namespace ref) and an xsimd version with
+// several accumulators and an explicit scalar tail. Results of the SIMD and the
+// scalar versions differ only by summation order; every caller that needs
+// thread-count independence gets it by always running one call per output on
+// one thread, never by splitting a reduction.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include <xsimd/xsimd.hpp>
+
+#include "plm/quant/half.hpp"
+
+namespace plm::kernels {
+
+namespace detail {
+#ifndef XSIMD_NO_SUPPORTED_ARCHITECTURE
+#define PLM_DETAIL_KERNELS_SIMD 1
+using fbatch = xsimd::batch<float>;
+inline constexpr int64_t fwidth = static_cast<int64_t>(fbatch::size);
+#else
+#define PLM_DETAIL_KERNELS_SIMD 0
+#endif
+
+inline float half_bits_to_float(uint16_t h) noexcept { return plm::fp16_to_fp32(h); }
+inline uint16_t float_to_half_bits(float f) noexcept { return plm::fp32_to_fp16(f); }
+inline float bf16_bits_to_float(uint16_t h) noexcept { return plm::bf16_to_fp32(h); }
+}  // namespace detail
+
+/// Scalar references: the definition of each primitive.
+namespace ref {
+inline float dot(const float* a, const float* b, int64_t n) noexcept {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+inline void axpy(float a, const float* x, float* y, int64_t n) noexcept {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+inline void scale(float* x, float s, int64_t n) noexcept {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+inline void add(const float* x, float* y, int64_t n) noexcept {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+}  // namespace ref
+
+/// Σ a[i]·b[i] in f32 (four SIMD accumulators, then a fixed-order reduction).
+inline float dot(const float* a, const float* b, int64_t n) noexcept {
+#if PLM_DETAIL_KERNELS_SIMD
+  using detail::fbatch;
+  constexpr int64_t w = detail::fwidth;
+  fbatch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+  int64_t i = 0;
+  for (; i < n - n % (4 * w); i += 4 * w) {
+    s0 = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), s0);
+    s1 = xsimd::fma(fbatch::load_unaligned(a + i + w), fbatch::load_unaligned(b + i + w), s1);
+    s2 = xsimd::fma(fbatch::load_unaligned(a + i + 2 * w), fbatch::load_unaligned(b + i + 2 * w), s2);
+    s3 = xsimd::fma(fbatch::load_unaligned(a + i + 3 * w), fbatch::load_unaligned(b + i + 3 * w), s3);
+  }
+  for (; i < n - n % w; i += w) s0 = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), s0);
+  float s = xsimd::hadd((s0 + s1) + (s2 + s3));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+#else
+  return ref::dot(a, b, n);
+#endif
+}
+
+/// y += a·x.
+inline void axpy(float a, const float* x, float* y, int64_t n) noexcept {
+#if PLM_DETAIL_KERNELS_SIMD
+  using detail::fbatch;
+  constexpr int64_t w = detail::fwidth;
+  const fbatch va(a);
+  int64_t i = 0;
+  for (; i < n - n % (2 * w); i += 2 * w) {
+    xsimd::fma(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
+    xsimd::fma(va, fbatch::load_unaligned(x + i + w), fbatch::load_unaligned(y + i + w)).store_unaligned(y + i + w);
+  }
+  for (; i < n - n % w; i += w) xsimd::fma(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] += a * x[i];
+#else
+  ref::axpy(a, x, y, n);
+#endif
+}
+
+/// x *= s.
+inline void scale(float* x, float s, int64_t n) noexcept {
+#if PLM_DETAIL_KERNELS_SIMD
+  using detail::fbatch;
+  constexpr int64_t w = detail::fwidth;
+  const fbatch vs(s);
+  int64_t i = 0;
+  for (; i < n - n % w; i += w) (fbatch::load_unaligned(x + i) * vs).store_unaligned(x + i);
+  for (; i < n; ++i) x[i] *= s;
+#else
+  ref::scale(x, s, n);
+#endif
+}
+
+/// y += x (the residual add).
+inline void add(const float* x, float* y, int64_t n) noexcept {
+#if PLM_DETAIL_KERNELS_SIMD
+  using detail::fbatch;
+  constexpr int64_t w = detail::fwidth;
+  int64_t i = 0;
+  for (; i < n - n % w; i += w) (fbatch::load_unaligned(y + i) + fbatch::load_unaligned(x + i)).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] += x[i];
+#else
+  ref::add(x, y, n);
+#endif
+}
+
+/// f16 bits -> f32 for n values (exact). Used to read f16 cache rows and weights.
+inline void f16_to_f32(const uint16_t* src, float* dst, int64_t n) noexcept {
+  for (int64_t i = 0; i < n; ++i) dst[i] = detail::half_bits_to_float(src[i]);
+}
+/// f32 -> f16 bits, round to nearest even.
+inline void f32_to_f16(const float* src, uint16_t* dst, int64_t n) noexcept {
+  for (int64_t i = 0; i < n; ++i) dst[i] = detail::float_to_half_bits(src[i]);
+}
+
+}  // namespace plm::kernels

@@ -1,0 +1,201 @@
+// Float kernels (vec, norm, rope, softmax, activation, latent attention): each
+// SIMD version against its scalar reference on odd sizes, and each reference
+// against an independent double-precision formula.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "plm/kernels/activation.hpp"
+#include "plm/kernels/attention.hpp"
+#include "plm/kernels/norm.hpp"
+#include "plm/kernels/rope.hpp"
+#include "plm/kernels/softmax.hpp"
+#include "plm/kernels/vec.hpp"
+#include "plm/quant/half.hpp"
+
+namespace k = plm::kernels;
+
+namespace {
+std::vector<float> randv(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g);
+  return v;
+}
+const int64_t odd_sizes[] = {1, 3, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 255, 512, 1023};
+}  // namespace
+
+TEST_CASE("dot/axpy/scale/add: SIMD equals the scalar reference within summation-order rounding") {
+  for (int64_t n : odd_sizes) {
+    auto a = randv(n, 1), b = randv(n, 2);
+    double exact = 0.0, mag = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      exact += static_cast<double>(a[i]) * b[i];
+      mag += std::fabs(static_cast<double>(a[i]) * b[i]);
+    }
+    // f32 accumulation: error ≤ n·2^-24·Σ|a·b| for any order.
+    const double tol = static_cast<double>(n) * 6e-8 * mag + 1e-30;
+    CHECK(std::fabs(k::dot(a.data(), b.data(), n) - exact) <= tol);
+    CHECK(std::fabs(k::ref::dot(a.data(), b.data(), n) - exact) <= tol);
+    auto y1 = randv(n, 3), y2 = y1;
+    k::axpy(0.37f, a.data(), y1.data(), n);
+    k::ref::axpy(0.37f, a.data(), y2.data(), n);
+    for (int64_t i = 0; i < n; ++i) CHECK(y1[i] == doctest::Approx(y2[i]).epsilon(1e-6));
+    auto s1 = a, s2 = a;
+    k::scale(s1.data(), -1.5f, n);
+    k::ref::scale(s2.data(), -1.5f, n);
+    CHECK(s1 == s2);  // one rounding per element either way
+    auto r1 = b, r2 = b;
+    k::add(a.data(), r1.data(), n);
+    k::ref::add(a.data(), r2.data(), n);
+    CHECK(r1 == r2);
+  }
+}
+
+TEST_CASE("rms_norm matches the double formula and the reference") {
+  for (int64_t n : odd_sizes) {
+    auto x = randv(n, 10, -3.0f, 3.0f), w = randv(n, 11, 0.5f, 1.5f);
+    std::vector<float> y(x.size()), yr(x.size());
+    k::rms_norm(x.data(), w.data(), y.data(), n, 1e-6f);
+    k::ref::rms_norm(x.data(), w.data(), yr.data(), n, 1e-6f);
+    double ss = 0.0;
+    for (float v : x) ss += static_cast<double>(v) * v;
+    const double inv = 1.0 / std::sqrt(ss / static_cast<double>(n) + 1e-6);
+    for (int64_t i = 0; i < n; ++i) {
+      CHECK(y[i] == doctest::Approx(yr[i]).epsilon(1e-6));
+      CHECK(y[i] == doctest::Approx(x[i] * inv * w[i]).epsilon(1e-5));
+    }
+    // in place
+    auto xi = x;
+    k::rms_norm(xi.data(), w.data(), xi.data(), n, 1e-6f);
+    CHECK(xi == y);
+  }
+}
+
+TEST_CASE("rope: adjacent pairs rotated by p·base^(-2i/n), SIMD equals scalar") {
+  for (int n_rot : {2, 4, 16, 64, 66}) {
+    for (int64_t pos : {0, 1, 7, 100, 4095}) {
+      std::vector<float> table(2 * static_cast<size_t>(n_rot));
+      k::rope_table(pos, n_rot, 100000.0f, table.data());
+      auto x = randv(n_rot, static_cast<uint32_t>(pos + n_rot));
+      auto a = x, b = x;
+      k::rope(a.data(), table.data(), n_rot);
+      k::ref::rope(b.data(), table.data(), n_rot);
+      for (int i = 0; i < n_rot / 2; ++i) {
+        const double theta = static_cast<double>(pos) * std::pow(100000.0, -2.0 * i / n_rot);
+        const double c = std::cos(theta), s = std::sin(theta);
+        const double e0 = x[2 * i] * c - x[2 * i + 1] * s, e1 = x[2 * i] * s + x[2 * i + 1] * c;
+        // θ from repeated f32 products carries ~i·6e-8 relative error: ≤ 4095·32·6e-8 ≈ 8e-3 rad at the
+        // largest position, exactly the behaviour of ggml that plm reproduces on purpose.
+        const double tol = 1e-5 + static_cast<double>(pos) * 70e-7 * (i + 1);
+        CHECK(std::fabs(b[2 * i] - e0) <= tol);
+        CHECK(std::fabs(b[2 * i + 1] - e1) <= tol);
+        CHECK(a[2 * i] == doctest::Approx(b[2 * i]).epsilon(1e-6));
+        CHECK(a[2 * i + 1] == doctest::Approx(b[2 * i + 1]).epsilon(1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("rope_table builds θ by repeated f32 multiplication (ggml_rope_cache_init)") {
+  std::vector<float> table(128);
+  k::rope_table(3000, 64, 100000.0f, table.data());
+  const float ts = std::pow(100000.0f, -2.0f / 64.0f);
+  float theta = 3000.0f;
+  for (int i = 0; i < 32; ++i) {
+    CHECK(table[2 * i] == std::cos(theta));
+    CHECK(table[64 + 2 * i + 1] == std::sin(theta));
+    CHECK(table[64 + 2 * i] == -std::sin(theta));
+    theta *= ts;
+  }
+}
+
+TEST_CASE("softmax: sums to one, matches exp formula, SIMD equals scalar") {
+  for (int64_t n : odd_sizes) {
+    auto x = randv(n, 20, -30.0f, 30.0f);
+    auto a = x, b = x;
+    k::softmax(a.data(), n, 0.125f);
+    k::ref::softmax(b.data(), n, 0.125f);
+    double m = -1e300;
+    for (float v : x) m = std::max(m, 0.125 * v);
+    double z = 0.0;
+    for (float v : x) z += std::exp(0.125 * v - m);
+    double sa = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double e = std::exp(0.125 * x[i] - m) / z;
+      CHECK(std::fabs(a[i] - e) <= 1e-6 * e + 1e-12);
+      CHECK(std::fabs(b[i] - e) <= 1e-6 * e + 1e-12);
+      sa += a[i];
+    }
+    CHECK(sa == doctest::Approx(1.0).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("relu_sqr and the active list on crafted inputs") {
+  std::vector<float> x = {-1.0f, 0.0f, 2.0f, -0.0f, 3.0f, 1e-30f, -5.0f, 0.5f};
+  std::vector<int32_t> act(x.size());
+  auto y = x;
+  const int64_t n = k::relu_sqr_active(y.data(), static_cast<int64_t>(y.size()), act.data());
+  // 1e-30² underflows to exactly 0 in f32: inactive as well.
+  CHECK(n == 3);
+  CHECK(act[0] == 2);
+  CHECK(act[1] == 4);
+  CHECK(act[2] == 7);
+  CHECK(y == std::vector<float>{0, 0, 4, 0, 9, 0, 0, 0.25f});
+  for (int64_t m : odd_sizes) {
+    auto v = randv(m, 30, -1.0f, 1.0f);
+    std::vector<float> a(v.size()), b(v.size());
+    k::relu_sqr(v.data(), a.data(), m);
+    k::ref::relu_sqr(v.data(), b.data(), m);
+    CHECK(a == b);
+  }
+}
+
+TEST_CASE("latent attention equals an expanded double computation, any head grouping, f32 and f16 cache") {
+  const k::latent_attention_shape sh{24, 8, 1.0f / std::sqrt(20.0f)};
+  const int64_t n_head = 5;
+  for (int64_t n_kv : {1, 2, 9, 40}) {
+    auto ql = randv(n_head * sh.d_latent, 40), qr = randv(n_head * sh.d_rope, 41);
+    auto rows = randv(n_kv * sh.row(), 42, -2.0f, 2.0f);
+    for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16}) {
+      std::vector<uint8_t> cache(static_cast<size_t>(n_kv) * k::latent_cache_row_bytes(sh, ct));
+      for (int64_t t = 0; t < n_kv; ++t)
+        k::latent_cache_store(sh, rows.data() + t * sh.row(), cache.data() + t * k::latent_cache_row_bytes(sh, ct), ct);
+      // what the cache really holds (f16-rounded)
+      std::vector<double> held(rows.size());
+      for (size_t i = 0; i < rows.size(); ++i)
+        held[i] = ct == plm::dtype::f16 ? plm::fp16_to_fp32(plm::fp32_to_fp16(rows[i])) : rows[i];
+      std::vector<float> out_all(static_cast<size_t>(n_head * sh.d_latent)), out_grp(out_all.size()),
+          out_ref(out_all.size());
+      std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));
+      k::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_all.data(), 0, n_head, scratch.data());
+      k::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_grp.data(), 0, 2, scratch.data());
+      k::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_grp.data(), 2, n_head, scratch.data());
+      k::ref::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_ref.data(), 0, n_head, scratch.data());
+      CHECK(out_all == out_grp);  // grouping of heads never changes a head's arithmetic
+      for (int64_t h = 0; h < n_head; ++h) {
+        std::vector<double> s(static_cast<size_t>(n_kv));
+        double m = -1e300;
+        for (int64_t t = 0; t < n_kv; ++t) {
+          double d = 0.0;
+          for (int64_t c = 0; c < sh.d_latent; ++c) d += ql[h * sh.d_latent + c] * held[t * sh.row() + c];
+          for (int64_t c = 0; c < sh.d_rope; ++c) d += qr[h * sh.d_rope + c] * held[t * sh.row() + sh.d_latent + c];
+          s[t] = d * sh.scale;
+          m = std::max(m, s[t]);
+        }
+        double z = 0.0;
+        for (auto& v : s) z += (v = std::exp(v - m));
+        for (int64_t c = 0; c < sh.d_latent; ++c) {
+          double o = 0.0;
+          for (int64_t t = 0; t < n_kv; ++t) o += s[t] / z * held[t * sh.row() + c];
+          CHECK(std::fabs(out_all[h * sh.d_latent + c] - o) <= 2e-5);
+          CHECK(std::fabs(out_ref[h * sh.d_latent + c] - o) <= 2e-5);
+        }
+      }
+    }
+  }
+}
