@@ -14,33 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "alloc_counter.hpp"
 #include "plm/sample/rng.hpp"
 #include "plm/sample/sampler.hpp"
-
-// ---- allocation counting (whole program) ---------------------------------
-namespace {
-std::atomic<long> g_allocations{0};
-void* counted_alloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-}  // namespace
-void* operator new(std::size_t n) {
-  void* p = counted_alloc(n);
-  if (!p) std::abort();
-  return p;
-}
-void* operator new[](std::size_t n) {
-  void* p = counted_alloc(n);
-  if (!p) std::abort();
-  return p;
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -521,7 +497,7 @@ TEST_CASE("sample() allocates nothing on the heap") {
   sampler topk = make_sampler(p, n_vocab);
   for (int32_t t : recent) REQUIRE(s.accept(t));
 
-  const long before = g_allocations.load();
+  const long before = plm_test::allocations();
   long sum = 0;
   for (int i = 0; i < 100; ++i) {
     auto a = s.sample(l.data(), n_vocab);
@@ -531,11 +507,11 @@ TEST_CASE("sample() allocates nothing on the heap") {
     auto e = s.accept(3);
     sum += (a ? *a : -1) + (b ? *b : -1) + (c ? *c : -1) + (d ? *d : -1) + (e ? 0 : -1);
   }
-  const long after = g_allocations.load();
+  const long after = plm_test::allocations();
   CHECK(after - before == 0);
   CHECK(sum >= 0);  // every call succeeded
   // The counter works.
-  const long b2 = g_allocations.load();
+  const long b2 = plm_test::allocations();
   std::vector<int> v(3);
-  CHECK(g_allocations.load() - b2 == 1);
+  CHECK(plm_test::allocations() - b2 == 1);
 }

@@ -15,56 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "alloc_counter.hpp"
 #include "plm/core/function_ref.hpp"
 #include "plm/core/thread_pool.hpp"
-
-// ---- allocation counting -------------------------------------------------
-namespace {
-std::atomic<long> g_allocations{0};
-void* counted_alloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  void* p = std::malloc(n == 0 ? 1 : n);
-  return p;
-}
-void* counted_aligned_alloc(std::size_t n, std::size_t align) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  void* p = nullptr;
-  if (align < sizeof(void*)) align = sizeof(void*);
-  if (posix_memalign(&p, align, n == 0 ? 1 : n) != 0) return nullptr;
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) {
-  void* p = counted_alloc(n);
-  if (!p) std::abort();
-  return p;
-}
-void* operator new[](std::size_t n) {
-  void* p = counted_alloc(n);
-  if (!p) std::abort();
-  return p;
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  void* p = counted_aligned_alloc(n, static_cast<std::size_t>(a));
-  if (!p) std::abort();
-  return p;
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  void* p = counted_aligned_alloc(n, static_cast<std::size_t>(a));
-  if (!p) std::abort();
-  return p;
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -306,7 +259,7 @@ TEST_CASE("parallel_for allocates nothing on the heap") {
     std::vector<double> scratch(n_threads, 0.0);
     // Warm up (first calls may touch lazily allocated runtime state such as TLS).
     pool.parallel_for(out.size(), [&](size_t t, size_t) { out[t] = double(t); });
-    const long before = g_allocations.load();
+    const long before = plm_test::allocations();
     for (int call = 0; call < 200; ++call) {
       pool.parallel_for(out.size(), [&](size_t t, size_t thread) {
         scratch[thread] += 1.0;
@@ -319,14 +272,14 @@ TEST_CASE("parallel_for allocates nothing on the heap") {
         scratch[thread] += double(e - b);
       });
     }
-    const long after = g_allocations.load();
+    const long after = plm_test::allocations();
     CHECK(after - before == 0);
   }
   // The counter really counts (so the check above can fail).
-  const long before = g_allocations.load();
+  const long before = plm_test::allocations();
   auto* p = new int(3);
   delete p;
-  CHECK(g_allocations.load() - before == 1);
+  CHECK(plm_test::allocations() - before == 1);
 }
 
 TEST_CASE("sleeping paths: no spinning, and a caller that waits for slow workers") {
