@@ -172,10 +172,10 @@ TEST_CASE("latent attention equals an expanded double computation, any head grou
       std::vector<float> out_all(static_cast<size_t>(n_head * sh.d_latent)), out_grp(out_all.size()),
           out_ref(out_all.size());
       std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));
-      k::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_all.data(), 0, n_head, scratch.data());
-      k::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_grp.data(), 0, 2, scratch.data());
-      k::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_grp.data(), 2, n_head, scratch.data());
-      k::ref::latent_attention(sh, ql.data(), qr.data(), cache.data(), ct, n_kv, out_ref.data(), 0, n_head, scratch.data());
+      k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_all.data(), 0, n_head, scratch.data());
+      k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_grp.data(), 0, 2, scratch.data());
+      k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_grp.data(), 2, n_head, scratch.data());
+      k::ref::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_ref.data(), 0, n_head, scratch.data());
       CHECK(out_all == out_grp);  // grouping of heads never changes a head's arithmetic
       for (int64_t h = 0; h < n_head; ++h) {
         std::vector<double> s(static_cast<size_t>(n_kv));

@@ -64,14 +64,14 @@ inline const float* cache_row_f32(const latent_attention_shape& shape, const voi
 namespace ref {
 /// Scalar definition (one head at a time, plain loops). scratch: n_kv floats.
 inline void latent_attention(const latent_attention_shape& shape, const float* q_lat, const float* q_rope,
-                             const void* cache, dtype cache_type, int64_t n_kv, float* out, int64_t h0, int64_t h1,
-                             float* scratch) noexcept {
-  const int64_t dl = shape.d_latent, dr = shape.d_rope, row = shape.row();
+                             int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv, float* out,
+                             int64_t h0, int64_t h1, float* scratch) noexcept {
+  const int64_t dl = shape.d_latent, row = shape.row();
   for (int64_t h = h0; h < h1; ++h) {
     for (int64_t t = 0; t < n_kv; ++t) {
       float s = 0.0f;
       for (int64_t c = 0; c < row; ++c) {
-        const float q = c < dl ? q_lat[h * dl + c] : q_rope[h * dr + (c - dl)];
+        const float q = c < dl ? q_lat[h * dl + c] : q_rope[h * q_rope_stride + (c - dl)];
         const float k = cache_type == dtype::f16
                             ? plm::kernels::detail::half_bits_to_float(static_cast<const uint16_t*>(cache)[t * row + c])
                             : static_cast<const float*>(cache)[t * row + c];
@@ -95,19 +95,20 @@ inline void latent_attention(const latent_attention_shape& shape, const float* q
 }  // namespace ref
 
 /// Attention of one absorbed query over cache rows [0, n_kv) for heads [h0, h1).
-/// q_lat: [n_head][d_latent], q_rope: [n_head][d_rope], cache: [n_kv][row] of
+/// q_lat: [n_head][d_latent], q_rope: head h at q_rope + h·q_rope_stride (d_rope
+/// values, so the roped parts can stay inside the projected q), cache: [n_kv][row] of
 /// cache_type, out: [n_head][d_latent] (only heads h0..h1 written). scratch:
 /// latent_attention_scratch(shape, h1 - h0, n_kv) floats. n_kv ≥ 1.
 inline void latent_attention(const latent_attention_shape& shape, const float* q_lat, const float* q_rope,
-                             const void* cache, dtype cache_type, int64_t n_kv, float* out, int64_t h0, int64_t h1,
-                             float* scratch) noexcept {
-  const int64_t dl = shape.d_latent, dr = shape.d_rope, nh = h1 - h0;
+                             int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv, float* out,
+                             int64_t h0, int64_t h1, float* scratch) noexcept {
+  const int64_t dl = shape.d_latent, nh = h1 - h0;
   float* scores = scratch;             // [nh][n_kv]
   float* tmp = scratch + nh * n_kv;    // [row] f32 copy of an f16 row
   for (int64_t t = 0; t < n_kv; ++t) {
     const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
     for (int64_t h = 0; h < nh; ++h)
-      scores[h * n_kv + t] = dot(q_lat + (h0 + h) * dl, r, dl) + dot(q_rope + (h0 + h) * dr, r + dl, dr);
+      scores[h * n_kv + t] = dot(q_lat + (h0 + h) * dl, r, dl) + dot(q_rope + (h0 + h) * q_rope_stride, r + dl, shape.d_rope);
   }
   for (int64_t h = 0; h < nh; ++h) softmax(scores + h * n_kv, n_kv, shape.scale);
   for (int64_t h = h0; h < h1; ++h)

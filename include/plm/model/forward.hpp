@@ -1,0 +1,296 @@
+// plm/model/forward.hpp - the PLM transformer forward pass over a latent KV cache.
+//
+// One call evaluates a chunk of consecutive tokens (1 = decode) at positions
+// n_past .. n_past+n-1: projections through network::linear_rows (batched for
+// the chunk), MLA in absorbed form (plm-spec §4) - the cache keeps only the
+// normalised latent ĉ and the roped shared key per token and layer - and the
+// ReLU² FFN, sparse (neuron-major repack, only active neurons) for single
+// tokens when the model has the repack and the activation is sparse enough.
+//
+// Determinism: every parallel loop splits its outputs into fixed chunks that
+// do not depend on the thread count, and each output value is computed by one
+// call, so logits are bit-identical for any number of threads.
+//
+// Memory: all buffers are laid out by forward_layout() from one block whose size
+// is known before allocation (engine's memory_plan); eval() never allocates.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "plm/core/thread_pool.hpp"
+#include "plm/kernels/activation.hpp"
+#include "plm/kernels/attention.hpp"
+#include "plm/kernels/norm.hpp"
+#include "plm/kernels/rope.hpp"
+#include "plm/kernels/sparse_ffn.hpp"
+#include "plm/kernels/vec.hpp"
+#include "plm/model/hparams.hpp"
+#include "plm/model/linear.hpp"
+#include "plm/model/weights.hpp"
+#include "plm/quant/dequantize.hpp"
+
+namespace plm::network {
+
+/// Sizes that fix a forward context's buffers.
+struct forward_config {
+  int64_t n_ctx = 0;          ///< cache positions
+  int64_t n_batch = 0;        ///< tokens per chunk
+  int64_t n_threads = 1;      ///< thread-pool size (per-thread attention scratch)
+  dtype cache_type = dtype::f16;
+  bool logits_all = false;    ///< keep logits of every token of the last chunk, not only the last
+  float sparse_max_density = 0.5f;  ///< decode uses the sparse down projection when active/n_ff ≤ this
+};
+
+/// Pointers into the context's block. Shapes in comments.
+struct forward_buffers {
+  void* cache = nullptr;           // [n_layer][n_ctx][kv_row] of cache_type
+  float* x = nullptr;              // [n_batch][n_embd] residual stream
+  float* h = nullptr;              // [n_batch][n_embd] normed input of a projection
+  float* q = nullptr;              // [n_batch][n_head·head_dim_k]
+  float* kv = nullptr;             // [n_batch][kv_row]
+  float* q_lat = nullptr;          // [n_batch][n_head][kv_lora] absorbed queries q̃
+  float* o_lat = nullptr;          // [n_batch][n_head][kv_lora] attention over latents õ
+  float* v_rows = nullptr;         // [n_batch][kv_b_rows] W_UV outputs in attn_kv_b row space
+  float* attn = nullptr;           // [n_batch][n_head·head_dim_v] heads concatenated
+  float* proj = nullptr;           // [n_batch][n_embd] attn_output / ffn_down outputs
+  float* up = nullptr;             // [n_batch][n_ff]
+  int32_t* active = nullptr;       // [n_ff] active neurons of one token
+  uint8_t* prep = nullptr;         // prepared activations (largest need of any projection)
+  float* rope = nullptr;           // [n_batch][2·n_rot] rope tables
+  float* att_scratch = nullptr;    // [n_threads][latent_attention_scratch]
+  float* logits = nullptr;         // [logit_rows][n_vocab]
+  uint64_t* ffn_zero = nullptr;    // [n_layer] exact zeros seen after relu²
+  uint64_t* ffn_seen = nullptr;    // [n_layer] activations seen
+};
+
+/// Byte sizes of the parts of a forward context.
+struct forward_sizes {
+  size_t cache = 0, scratch = 0, logits = 0;
+  size_t cache_row_bytes = 0;  ///< bytes per token and layer
+  size_t total() const noexcept { return cache + scratch + logits; }
+};
+
+namespace detail {
+// Bump layout over an optional base: with base == nullptr it only counts.
+struct layout_cursor {
+  uint8_t* base = nullptr;
+  size_t used = 0;
+  void* take(size_t bytes) noexcept {
+    used = arena::footprint(used);
+    void* p = base ? base + used : nullptr;
+    used += arena::footprint(bytes);
+    return p;
+  }
+  template <class T>
+  T* take_n(int64_t n) noexcept { return static_cast<T*>(take(static_cast<size_t>(n) * sizeof(T))); }
+};
+
+inline int64_t heads_per_group(int64_t n_head, int64_t n_threads) {
+  const int64_t groups = std::max<int64_t>(1, std::min(n_head, n_threads));
+  return (n_head + groups - 1) / groups;
+}
+
+inline size_t max_prep_bytes(const hparams& hp, const weights& w, const forward_config& c) {
+  const size_t nb = static_cast<size_t>(c.n_batch);
+  size_t m = 0;
+  auto need = [&](size_t v) { m = std::max(m, v); };
+  for (const auto& L : w.layers) {
+    need(nb * linear_activation_bytes(L.attn_q.type, hp.n_embd));
+    need(nb * linear_activation_bytes(L.attn_kv_a.type, hp.n_embd));
+    need(static_cast<size_t>(hp.n_head) * nb * linear_activation_bytes(L.w_uk_t.type, hp.head_dim_nope()));
+    need(static_cast<size_t>(hp.n_head) * nb * linear_activation_bytes(L.attn_kv_b.type, hp.kv_lora_rank));
+    need(nb * linear_activation_bytes(L.attn_output.type, hp.n_head * hp.head_dim_v));
+    need(nb * linear_activation_bytes(L.ffn_up.type, hp.n_embd));
+    need(nb * linear_activation_bytes(L.ffn_down.type, hp.n_ff));
+  }
+  need(nb * linear_activation_bytes(w.output.type, hp.n_embd));
+  return m;
+}
+}  // namespace detail
+
+/// Lays out every buffer (base == nullptr: only computes the sizes).
+inline forward_sizes forward_layout(const hparams& hp, const weights& w, const forward_config& c, uint8_t* base,
+                                    forward_buffers& b) {
+  detail::layout_cursor cur{base, 0};
+  forward_sizes s;
+  const kernels::latent_attention_shape sh{hp.kv_lora_rank, hp.n_rot, 1.0f};
+  s.cache_row_bytes = kernels::latent_cache_row_bytes(sh, c.cache_type);
+  b.cache = cur.take(static_cast<size_t>(hp.n_layer * c.n_ctx) * s.cache_row_bytes);
+  s.cache = cur.used;
+  const int64_t nb = c.n_batch;
+  b.x = cur.take_n<float>(nb * hp.n_embd);
+  b.h = cur.take_n<float>(nb * hp.n_embd);
+  b.q = cur.take_n<float>(nb * hp.q_rows());
+  b.kv = cur.take_n<float>(nb * hp.kv_row());
+  b.q_lat = cur.take_n<float>(nb * hp.n_head * hp.kv_lora_rank);
+  b.o_lat = cur.take_n<float>(nb * hp.n_head * hp.kv_lora_rank);
+  b.v_rows = cur.take_n<float>(nb * hp.kv_b_rows());
+  b.attn = cur.take_n<float>(nb * hp.n_head * hp.head_dim_v);
+  b.proj = cur.take_n<float>(nb * hp.n_embd);
+  b.up = cur.take_n<float>(nb * hp.n_ff);
+  b.active = cur.take_n<int32_t>(hp.n_ff);
+  b.prep = static_cast<uint8_t*>(cur.take(detail::max_prep_bytes(hp, w, c)));
+  b.rope = cur.take_n<float>(nb * 2 * hp.n_rot);
+  const int64_t hpg = detail::heads_per_group(hp.n_head, c.n_threads);
+  b.att_scratch = cur.take_n<float>(c.n_threads * static_cast<int64_t>(kernels::latent_attention_scratch(sh, hpg, c.n_ctx)));
+  b.ffn_zero = cur.take_n<uint64_t>(hp.n_layer);
+  b.ffn_seen = cur.take_n<uint64_t>(hp.n_layer);
+  s.scratch = cur.used - s.cache;
+  const int64_t logit_rows = c.logits_all ? nb : 1;
+  b.logits = cur.take_n<float>(logit_rows * hp.n_vocab);
+  s.logits = cur.used - s.cache - s.scratch;
+  return s;
+}
+
+/// Rows per task of a projection: fixed, so the split never depends on the thread count.
+inline constexpr int64_t rows_per_task = 32;
+
+/// Evaluates tokens[0..n) at positions pos0.. over the cache; 1 ≤ n ≤ n_batch,
+/// pos0 + n ≤ n_ctx, ids in range (the caller checks). Writes logits of the last
+/// token (or of all n when logits_all). `cancel` is polled between layers: on
+/// true, returns false with the cache rows of this chunk partly written (they
+/// lie beyond the caller's n_past and are overwritten later).
+template <class CancelFn>
+bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, const forward_buffers& b,
+                  thread_pool& pool, const int32_t* tokens, int64_t n, int64_t pos0, CancelFn&& cancelled) {
+  const int64_t E = hp.n_embd, H = hp.n_head, KVR = hp.kv_lora_rank, NOPE = hp.head_dim_nope(), R = hp.n_rot;
+  const int64_t DK = hp.head_dim_k, DV = hp.head_dim_v, KVROW = hp.kv_row(), FF = hp.n_ff;
+  const kernels::latent_attention_shape sh{KVR, R, 1.0f / std::sqrt(static_cast<float>(DK))};
+  const size_t cache_row = kernels::latent_cache_row_bytes(sh, c.cache_type);
+  const bool par = n > 1;  // per-token loops of a chunk run on the pool
+
+  auto for_tokens = [&](auto&& fn) {
+    if (!par) {
+      fn(0);
+      return;
+    }
+    pool.parallel_for(static_cast<size_t>(n), [&](size_t t, size_t) { fn(static_cast<int64_t>(t)); });
+  };
+  // y[t·ldy + r] = W_r · prepared_t for all rows of W.
+  auto project = [&](const tensor_view& W, const uint8_t* prep, float* y, int64_t ldy) {
+    const int64_t rows = W.ne[1];
+    pool.parallel_for_range(static_cast<size_t>(rows), rows_per_task, [&](size_t r0, size_t r1) {
+      linear_rows(W, prep, n, y, ldy, static_cast<int64_t>(r0), static_cast<int64_t>(r1));
+    });
+  };
+  auto prepare = [&](dtype wt, const float* x, int64_t ldx, int64_t len, uint8_t* dst) {
+    const size_t stride = linear_activation_bytes(wt, len);
+    for_tokens([&](int64_t t) { linear_prepare(wt, x + t * ldx, len, dst + static_cast<size_t>(t) * stride); });
+  };
+
+  // embeddings
+  for_tokens([&](int64_t t) {
+    quant::dequantize_row(w.token_embd.type, w.token_embd.row(tokens[t]), b.x + t * E, E);
+    kernels::rope_table(pos0 + t, static_cast<int>(R), hp.rope_freq_base, b.rope + t * 2 * R);
+  });
+
+  const int64_t hpg = detail::heads_per_group(H, c.n_threads);
+  const int64_t n_groups = (H + hpg - 1) / hpg;
+  const size_t att_scratch = kernels::latent_attention_scratch(sh, hpg, c.n_ctx);
+
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    if (cancelled()) return false;
+    const layer_weights& L = w.layers[static_cast<size_t>(il)];
+    uint8_t* layer_cache = static_cast<uint8_t*>(b.cache) + static_cast<size_t>(il * c.n_ctx) * cache_row;
+
+    // --- attention -------------------------------------------------------
+    for_tokens([&](int64_t t) { kernels::rms_norm(b.x + t * E, L.attn_norm, b.h + t * E, E, hp.norm_eps); });
+    prepare(L.attn_q.type, b.h, E, E, b.prep);
+    project(L.attn_q, b.prep, b.q, hp.q_rows());
+    prepare(L.attn_kv_a.type, b.h, E, E, b.prep);
+    project(L.attn_kv_a, b.prep, b.kv, KVROW);
+    for_tokens([&](int64_t t) {
+      float* kv = b.kv + t * KVROW;
+      kernels::rms_norm(kv, L.kv_a_norm, kv, KVR, hp.norm_eps);   // ĉ (k_pe is not normed)
+      kernels::rope(kv + KVR, b.rope + t * 2 * R, static_cast<int>(R));
+      kernels::latent_cache_store(sh, kv, layer_cache + static_cast<size_t>(pos0 + t) * cache_row, c.cache_type);
+      kernels::rope_strided(b.q + t * hp.q_rows() + NOPE, H, DK, b.rope + t * 2 * R, static_cast<int>(R));
+    });
+    // q̃_h = W_UK^hᵀ q_nope_h: per head a [KVR × NOPE] product on that head's q_nope of every token.
+    {
+      const size_t stride = linear_activation_bytes(L.w_uk_t.type, NOPE);
+      for_tokens([&](int64_t t) {
+        for (int64_t h = 0; h < H; ++h)
+          linear_prepare(L.w_uk_t.type, b.q + t * hp.q_rows() + h * DK, NOPE,
+                         b.prep + static_cast<size_t>(h * n + t) * stride);
+      });
+      const int64_t chunks_per_head = (KVR + rows_per_task - 1) / rows_per_task;
+      pool.parallel_for(static_cast<size_t>(H * chunks_per_head), [&](size_t task, size_t) {
+        const int64_t h = static_cast<int64_t>(task) / chunks_per_head, k = static_cast<int64_t>(task) % chunks_per_head;
+        const int64_t r0 = h * KVR + k * rows_per_task, r1 = std::min(h * KVR + KVR, r0 + rows_per_task);
+        linear_rows(L.w_uk_t, b.prep + static_cast<size_t>(h * n) * stride, n, b.q_lat, H * KVR, r0, r1);
+      });
+    }
+    // attention over the cache, per (token, head group)
+    pool.parallel_for(static_cast<size_t>(n * n_groups), [&](size_t task, size_t thread) {
+      const int64_t t = static_cast<int64_t>(task) / n_groups, g = static_cast<int64_t>(task) % n_groups;
+      const int64_t h0 = g * hpg, h1 = std::min(H, h0 + hpg);
+      kernels::latent_attention(sh, b.q_lat + t * H * KVR, b.q + t * hp.q_rows() + NOPE, DK, layer_cache, c.cache_type,
+                                pos0 + t + 1, b.o_lat + t * H * KVR, h0, h1, b.att_scratch + thread * att_scratch);
+    });
+    // o_h = W_UV^h õ_h: rows h·(NOPE+DV)+NOPE .. of attn_kv_b, each head on its own õ
+    {
+      const size_t stride = linear_activation_bytes(L.attn_kv_b.type, KVR);
+      for_tokens([&](int64_t t) {
+        for (int64_t h = 0; h < H; ++h)
+          linear_prepare(L.attn_kv_b.type, b.o_lat + (t * H + h) * KVR, KVR, b.prep + static_cast<size_t>(h * n + t) * stride);
+      });
+      const int64_t chunks_per_head = (DV + rows_per_task - 1) / rows_per_task;
+      pool.parallel_for(static_cast<size_t>(H * chunks_per_head), [&](size_t task, size_t) {
+        const int64_t h = static_cast<int64_t>(task) / chunks_per_head, k = static_cast<int64_t>(task) % chunks_per_head;
+        const int64_t base = h * (NOPE + DV) + NOPE;
+        const int64_t r0 = base + k * rows_per_task, r1 = std::min(base + DV, r0 + rows_per_task);
+        linear_rows(L.attn_kv_b, b.prep + static_cast<size_t>(h * n) * stride, n, b.v_rows, hp.kv_b_rows(), r0, r1);
+      });
+      for_tokens([&](int64_t t) {
+        for (int64_t h = 0; h < H; ++h)
+          std::memcpy(b.attn + t * H * DV + h * DV, b.v_rows + t * hp.kv_b_rows() + h * (NOPE + DV) + NOPE,
+                      static_cast<size_t>(DV) * sizeof(float));
+      });
+    }
+    prepare(L.attn_output.type, b.attn, H * DV, H * DV, b.prep);
+    project(L.attn_output, b.prep, b.proj, E);
+    for_tokens([&](int64_t t) { kernels::add(b.proj + t * E, b.x + t * E, E); });
+
+    // --- feed-forward ----------------------------------------------------
+    for_tokens([&](int64_t t) { kernels::rms_norm(b.x + t * E, L.ffn_norm, b.h + t * E, E, hp.norm_eps); });
+    prepare(L.ffn_up.type, b.h, E, E, b.prep);
+    project(L.ffn_up, b.prep, b.up, FF);
+    uint64_t zeros = 0;
+    int64_t n_active = 0;
+    for (int64_t t = 0; t < n; ++t) {
+      n_active = kernels::relu_sqr_active(b.up + t * FF, FF, b.active);
+      zeros += static_cast<uint64_t>(FF - n_active);
+    }
+    b.ffn_zero[il] += zeros;
+    b.ffn_seen[il] += static_cast<uint64_t>(n * FF);
+    const bool sparse = n == 1 && w.sparse_ffn && L.ffn_down_sparse.columns != nullptr &&
+                        static_cast<float>(n_active) <= c.sparse_max_density * static_cast<float>(FF);
+    if (sparse) {
+      pool.parallel_for_range(static_cast<size_t>(E), rows_per_task * 2, [&](size_t r0, size_t r1) {
+        kernels::sparse_down_apply(L.ffn_down_sparse, b.up, b.active, n_active, b.proj, static_cast<int64_t>(r0),
+                                   static_cast<int64_t>(r1));
+      });
+    } else {
+      prepare(L.ffn_down.type, b.up, FF, FF, b.prep);
+      project(L.ffn_down, b.prep, b.proj, E);
+    }
+    for_tokens([&](int64_t t) { kernels::add(b.proj + t * E, b.x + t * E, E); });
+  }
+
+  // --- logits ----------------------------------------------------------------
+  const int64_t first = c.logits_all ? 0 : n - 1, rows = n - first;
+  for (int64_t t = first; t < n; ++t) kernels::rms_norm(b.x + t * E, w.output_norm, b.h + (t - first) * E, E, hp.norm_eps);
+  const size_t stride = linear_activation_bytes(w.output.type, E);
+  for (int64_t t = 0; t < rows; ++t) linear_prepare(w.output.type, b.h + t * E, E, b.prep + static_cast<size_t>(t) * stride);
+  pool.parallel_for_range(static_cast<size_t>(hp.n_vocab), rows_per_task * 4, [&](size_t r0, size_t r1) {
+    linear_rows(w.output, b.prep, rows, b.logits, hp.n_vocab, static_cast<int64_t>(r0), static_cast<int64_t>(r1));
+  });
+  return true;
+}
+
+}  // namespace plm::network

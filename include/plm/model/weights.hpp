@@ -1,0 +1,190 @@
+// plm/model/weights.hpp - binds a PLM GGUF's tensors to the forward pass.
+//
+// Weights stay zero-copy views into the file mapping, with two exceptions made
+// once at load (plm-spec §4, design.md):
+//  - W_UK, the key half of attn_kv_b, is stored transposed per head so that the
+//    absorbed query q̃_h = W_UK^hᵀ q_nope_h is an ordinary row-major product:
+//    w_uk_t row h·kv_lora_rank + c holds kv_b(h·(nope+v) + j, c) for j < nope.
+//    Its type keeps every value exact: f16 → f16, bf16 → bf16, f32 and all
+//    quantized types → f32 (PLM-1.8B: 16·512·128 values per layer; 4 MiB/layer
+//    in f32, i.e. 128 MiB beside the 35 MiB of Q8_0 kv_b halves it replaces).
+//  - ffn_down is repacked neuron-major for the sparse FFN (kernels/sparse_ffn.hpp
+//    lists the bytes per weight of each type), unless disabled.
+// W_UV needs no copy: its rows h·(nope+v)+nope .. +v of attn_kv_b are used in place.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plm/core/buffer.hpp"
+#include "plm/core/mapped_file.hpp"
+#include "plm/core/result.hpp"
+#include "plm/core/tensor.hpp"
+#include "plm/gguf/reader.hpp"
+#include "plm/kernels/sparse_ffn.hpp"
+#include "plm/model/hparams.hpp"
+#include "plm/quant/dequantize.hpp"
+#include "plm/quant/half.hpp"
+
+namespace plm::network {
+
+/// One transformer block's weights. Row counts × row lengths in comments (PLM-1.8B).
+struct layer_weights {
+  const float* attn_norm = nullptr;  // [n_embd]
+  tensor_view attn_q;                // [n_head·192 rows][n_embd]
+  tensor_view attn_kv_a;             // [576 rows][n_embd]: latent 512 | k_pe 64
+  const float* kv_a_norm = nullptr;  // [kv_lora_rank]
+  tensor_view attn_kv_b;             // [n_head·256 rows][512]: per head K(128) then V(128) rows
+  tensor_view w_uk_t;                // owned: [n_head·512 rows][128]
+  tensor_view attn_output;           // [n_embd rows][n_head·128]
+  const float* ffn_norm = nullptr;   // [n_embd]
+  tensor_view ffn_up;                // [n_ff rows][n_embd]
+  tensor_view ffn_down;              // [n_embd rows][n_ff]
+  kernels::sparse_down ffn_down_sparse;  // neuron-major repack; columns == nullptr when disabled
+};
+
+/// All weights of a model plus the owned memory of the load-time repacks.
+struct weights {
+  tensor_view token_embd;            // [n_vocab rows][n_embd]
+  tensor_view output;                // logits matrix: token_embd (tied) or output.weight when present
+  const float* output_norm = nullptr;  // [n_embd]
+  std::vector<layer_weights> layers;
+  aligned_buffer owned;              // w_uk_t + ffn_down repacks
+  size_t mapped_bytes = 0;           ///< bytes of the bound tensors that stay in the file mapping
+  bool sparse_ffn = false;           ///< ffn_down repacked
+};
+
+namespace detail {
+inline std::string layer_name(int64_t il, const char* what) { return "blk." + std::to_string(il) + "." + what + ".weight"; }
+
+inline bool weight_type_supported(dtype t) noexcept {
+  return quant::can_dequantize(t) && t != dtype::q8_1 && t != dtype::q8_k;  // q8_1/q8_K are activation-only types
+}
+
+inline result<tensor_view> bind(const gguf::file& f, const std::string& name, std::initializer_list<int64_t> shape, bool matrix) {
+  const gguf::tensor_info* ti = f.find_tensor(name);
+  if (!ti) return make_error(errc::missing, "tensor '" + name + "' is missing");
+  int64_t want[4] = {1, 1, 1, 1};
+  int n = 0;
+  for (int64_t d : shape) want[n++] = d;
+  bool same = true;
+  for (int i = 0; i < 4; ++i) same = same && ti->ne[i] == want[i];
+  if (!same)
+    return make_error(errc::shape_mismatch, "tensor '" + name + "': expected shape " + shape_string(want, n) + ", found " +
+                                                shape_string(ti->ne, static_cast<int>(ti->n_dims)));
+  if (!matrix && ti->type != dtype::f32)
+    return make_error(errc::unsupported, "tensor '" + name + "': expected type f32 for a norm weight, found " +
+                                             std::string(plm::name(ti->type)));
+  if (matrix && !weight_type_supported(ti->type))
+    return make_error(errc::unsupported, "tensor '" + name + "': weight type " + std::string(plm::name(ti->type)) +
+                                             " is not supported");
+  return f.view(*ti);
+}
+
+// Element type of the transposed W_UK copy: the source's when it is f16/bf16, else f32 (exact).
+inline dtype uk_type(dtype kv_b) noexcept { return kv_b == dtype::f16 || kv_b == dtype::bf16 ? kv_b : dtype::f32; }
+}  // namespace detail
+
+/// Bytes of owned memory load_weights() will allocate for these tensors.
+inline result<size_t> owned_weight_bytes(const hparams& hp, dtype kv_b_type, const std::vector<dtype>& down_types,
+                                         bool sparse_ffn) {
+  const dtype ut = detail::uk_type(kv_b_type);
+  const size_t uk = arena::footprint(static_cast<size_t>(hp.n_head * hp.kv_lora_rank * hp.head_dim_nope()) *
+                                     (ut == dtype::f32 ? 4u : 2u));
+  size_t total = uk * static_cast<size_t>(hp.n_layer);
+  if (sparse_ffn) {
+    for (dtype t : down_types) {
+      PLM_TRY(size_t b, kernels::sparse_down_bytes(t, hp.n_ff, hp.n_embd));
+      total += b;
+    }
+  }
+  return total;
+}
+
+/// Binds every tensor of a PLM file (checking names, shapes and types against
+/// `hp`; n_vocab comes from token_embd) and builds the load-time repacks.
+inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool sparse_ffn) {
+  weights w;
+  const gguf::tensor_info* te = f.find_tensor("token_embd.weight");
+  if (!te) return make_error(errc::missing, "tensor 'token_embd.weight' is missing");
+  if (te->n_dims == 2 && te->ne[0] == hp.n_embd && hp.n_vocab == 0) hp.n_vocab = te->ne[1];
+  if (hp.n_vocab == 0) hp.n_vocab = te->n_dims >= 2 ? te->ne[1] : 0;
+  PLM_TRY(w.token_embd, detail::bind(f, "token_embd.weight", {hp.n_embd, hp.n_vocab}, true));
+  if (f.find_tensor("output.weight")) {
+    PLM_TRY(w.output, detail::bind(f, "output.weight", {hp.n_embd, hp.n_vocab}, true));
+  } else {
+    w.output = w.token_embd;  // tied, as PLM ships (plm-spec §1)
+  }
+  PLM_TRY(auto on, detail::bind(f, "output_norm.weight", {hp.n_embd}, false));
+  w.output_norm = static_cast<const float*>(on.data);
+  w.mapped_bytes = w.token_embd.n_bytes() + on.n_bytes() + (w.output.data != w.token_embd.data ? w.output.n_bytes() : 0);
+
+  const int64_t nope = hp.head_dim_nope(), kvr = hp.kv_lora_rank;
+  w.layers.resize(static_cast<size_t>(hp.n_layer));
+  std::vector<dtype> down_types;
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    layer_weights& L = w.layers[static_cast<size_t>(il)];
+    using detail::layer_name;
+    PLM_TRY(auto an, detail::bind(f, layer_name(il, "attn_norm"), {hp.n_embd}, false));
+    PLM_TRY(L.attn_q, detail::bind(f, layer_name(il, "attn_q"), {hp.n_embd, hp.q_rows()}, true));
+    PLM_TRY(L.attn_kv_a, detail::bind(f, layer_name(il, "attn_kv_a_mqa"), {hp.n_embd, hp.kv_row()}, true));
+    PLM_TRY(auto kn, detail::bind(f, layer_name(il, "attn_kv_a_norm"), {kvr}, false));
+    PLM_TRY(L.attn_kv_b, detail::bind(f, layer_name(il, "attn_kv_b"), {kvr, hp.kv_b_rows()}, true));
+    PLM_TRY(L.attn_output, detail::bind(f, layer_name(il, "attn_output"), {hp.n_head * hp.head_dim_v, hp.n_embd}, true));
+    PLM_TRY(auto fn, detail::bind(f, layer_name(il, "ffn_norm"), {hp.n_embd}, false));
+    PLM_TRY(L.ffn_up, detail::bind(f, layer_name(il, "ffn_up"), {hp.n_embd, hp.n_ff}, true));
+    PLM_TRY(L.ffn_down, detail::bind(f, layer_name(il, "ffn_down"), {hp.n_ff, hp.n_embd}, true));
+    L.attn_norm = static_cast<const float*>(an.data);
+    L.kv_a_norm = static_cast<const float*>(kn.data);
+    L.ffn_norm = static_cast<const float*>(fn.data);
+    down_types.push_back(L.ffn_down.type);
+    w.mapped_bytes += an.n_bytes() + kn.n_bytes() + fn.n_bytes() + L.attn_q.n_bytes() + L.attn_kv_a.n_bytes() +
+                      L.attn_kv_b.n_bytes() + L.attn_output.n_bytes() + L.ffn_up.n_bytes() + L.ffn_down.n_bytes();
+  }
+
+  const dtype kvb_type = w.layers.empty() ? dtype::f32 : w.layers[0].attn_kv_b.type;
+  for (const auto& L : w.layers)
+    if (detail::uk_type(L.attn_kv_b.type) != detail::uk_type(kvb_type))
+      return make_error(errc::unsupported, "tensor '" + std::string(L.attn_kv_b.name) +
+                                               "': attn_kv_b mixes float and quantized types across layers");
+  PLM_TRY(size_t owned, owned_weight_bytes(hp, kvb_type, down_types, sparse_ffn));
+  PLM_TRY(w.owned, aligned_buffer::allocate(owned));
+  arena mem(w.owned.data(), w.owned.size());
+  std::vector<float> row(static_cast<size_t>(kvr));
+  const dtype ut = detail::uk_type(kvb_type);
+  for (auto& L : w.layers) {
+    // W_UK transposed per head: [n_head][kvr][nope]
+    const size_t elem = ut == dtype::f32 ? 4 : 2;
+    uint8_t* dst = static_cast<uint8_t*>(mem.take(static_cast<size_t>(hp.n_head * kvr * nope) * elem));
+    if (!dst) return make_error(errc::out_of_memory, "weight repack plan too small (W_UK)");
+    for (int64_t h = 0; h < hp.n_head; ++h) {
+      for (int64_t j = 0; j < nope; ++j) {
+        const int64_t src_row = h * (nope + hp.head_dim_v) + j;
+        if (!quant::dequantize_row(L.attn_kv_b.type, L.attn_kv_b.row(src_row), row.data(), kvr))
+          return make_error(errc::unsupported, "tensor '" + std::string(L.attn_kv_b.name) + "': cannot dequantize");
+        for (int64_t c = 0; c < kvr; ++c) {
+          const size_t at = static_cast<size_t>((h * kvr + c) * nope + j);
+          const float v = row[static_cast<size_t>(c)];
+          if (ut == dtype::f32) std::memcpy(dst + at * 4, &v, 4);
+          else {
+            // f16/bf16 → f32 → same type is the identity
+            const uint16_t b = ut == dtype::f16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
+            std::memcpy(dst + at * 2, &b, 2);
+          }
+        }
+      }
+    }
+    L.w_uk_t = tensor_view::contiguous(ut, {nope, hp.n_head * kvr}, dst, "w_uk_t");
+  }
+  if (sparse_ffn) {
+    for (auto& L : w.layers) {
+      PLM_TRY(L.ffn_down_sparse, kernels::repack_down(L.ffn_down, mem));
+    }
+  }
+  w.sparse_ffn = sparse_ffn;
+  return w;
+}
+
+}  // namespace plm::network
