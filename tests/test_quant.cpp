@@ -15,23 +15,14 @@
 #include <limits>
 #include <vector>
 
+#include "test_quant_support.hpp"
 #include "plm/quant/blocks.hpp"
 #include "plm/quant/dequantize.hpp"
 #include "plm/quant/half.hpp"
 
 namespace {
 
-struct rng {
-  uint64_t s;
-  explicit rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  int uniform_int(int lo, int hi) { return lo + static_cast<int>(next() % static_cast<uint64_t>(hi - lo + 1)); }
-};
+using plm_test::rng;
 
 uint32_t bits_of(float f) {
   uint32_t u;
