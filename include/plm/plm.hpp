@@ -1,0 +1,41 @@
+// plm/plm.hpp - the one include a user needs: every public plm header.
+//
+// Only includes, in layer order (core first). Include narrower headers (e.g.
+// <plm/gguf/reader.hpp>) to keep compile times down when only a part is used.
+#pragma once
+
+#include "plm/version.hpp"
+
+// core: errors, memory, files, tensors, threads
+#include "plm/core/buffer.hpp"
+#include "plm/core/checked.hpp"
+#include "plm/core/dtype.hpp"
+#include "plm/core/function_ref.hpp"
+#include "plm/core/mapped_file.hpp"
+#include "plm/core/result.hpp"
+#include "plm/core/tensor.hpp"
+#include "plm/core/thread_pool.hpp"
+
+// GGUF container
+#include "plm/gguf/reader.hpp"
+#include "plm/gguf/writer.hpp"
+
+// quantization formats
+#include "plm/quant/blocks.hpp"
+#include "plm/quant/dequantize.hpp"
+#include "plm/quant/half.hpp"
+
+// kernels (each usable on its own)
+#include "plm/kernels/activation.hpp"
+#include "plm/kernels/attention.hpp"
+#include "plm/kernels/norm.hpp"
+#include "plm/kernels/rope.hpp"
+#include "plm/kernels/softmax.hpp"
+#include "plm/kernels/sparse_ffn.hpp"
+#include "plm/kernels/vec.hpp"
+
+// text and sampling
+#include "plm/sample/rng.hpp"
+#include "plm/sample/sampler.hpp"
+#include "plm/text/chat.hpp"
+#include "plm/text/tokenizer.hpp"
