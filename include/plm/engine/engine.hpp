@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "plm/model/forward.hpp"
 #include "plm/model/hparams.hpp"
 #include "plm/model/weights.hpp"
+#include "plm/text/tokenizer.hpp"
 
 namespace plm {
 
@@ -52,6 +54,13 @@ class model {
     model m(std::move(f));
     PLM_TRY(m.hp_, network::read_hparams(m.file_));
     PLM_TRY(m.w_, network::load_weights(m.file_, m.hp_, options.sparse_ffn));
+    if (m.file_.has("tokenizer.ggml.model")) {
+      PLM_TRY(auto tok, text::tokenizer::from_gguf(m.file_));
+      if (tok.n_vocab() > m.hp_.n_vocab)
+        return make_error(errc::shape_mismatch, "tokenizer has " + std::to_string(tok.n_vocab()) +
+                                                    " tokens, more than token_embd's " + std::to_string(m.hp_.n_vocab) + " rows");
+      m.tok_.emplace(std::move(tok));
+    }
     return m;
   }
 
@@ -59,6 +68,10 @@ class model {
   /// The GGUF file (metadata such as the tokenizer, and the mapped bytes).
   const gguf::file& file() const noexcept { return file_; }
   const network::weights& weights() const noexcept { return w_; }
+  /// True when the file carries a vocabulary (tokenizer.ggml.* keys).
+  bool has_tokenizer() const noexcept { return tok_.has_value(); }
+  /// The file's tokenizer; only valid when has_tokenizer().
+  const text::tokenizer& tokenizer() const noexcept { return *tok_; }
   /// Tensor bytes used from the file (mapped, or read when not mapped).
   size_t mapped_bytes() const noexcept { return w_.mapped_bytes; }
   /// Bytes the model owns beside the file: transposed W_UK and ffn_down repacks.
@@ -69,6 +82,7 @@ class model {
   gguf::file file_;
   hparams hp_;
   network::weights w_;
+  std::optional<text::tokenizer> tok_;
 };
 
 /// Per-conversation settings.
