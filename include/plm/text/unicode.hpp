@@ -154,6 +154,12 @@ inline std::string bytes_to_token_text(std::string_view bytes) {
 inline bool token_text_to_bytes(std::string_view text, std::string& out) {
   out.clear();
   for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x21 && c <= 0x7E) {  // printable ASCII stands for itself
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
     const utf8_unit u = decode_utf8(text, i);
     if (!u.valid) return false;
     const int b = cpt_to_byte(u.cpt);

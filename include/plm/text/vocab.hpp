@@ -55,6 +55,26 @@ inline uint64_t hash_pair(uint64_t key) noexcept {
   return key ^ (key >> 31);
 }
 
+// token_text_to_bytes writing to out (room for text.size() bytes); returns the
+// byte count, or size_t(-1) if text is not a byte-level spelling.
+inline size_t token_text_to_bytes_into(std::string_view text, char* out) noexcept {
+  size_t n = 0;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x21 && c <= 0x7E) {  // printable ASCII stands for itself
+      out[n++] = static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    const utf8_unit u = decode_utf8(text, i);
+    const int b = u.valid ? cpt_to_byte(u.cpt) : -1;
+    if (b < 0) return size_t(-1);
+    out[n++] = static_cast<char>(b);
+    i += u.len;
+  }
+  return n;
+}
+
 inline size_t table_capacity(size_t n) noexcept {
   size_t cap = 16;
   while (cap * 3 < n * 5) cap *= 2;  // load factor <= 0.6
@@ -65,6 +85,12 @@ inline size_t table_capacity(size_t n) noexcept {
 struct merge_info {
   int32_t rank;
   int32_t id;
+};
+
+// One slot of the merge table: key and value share a cache line.
+struct merge_slot {
+  uint64_t key;  // left << 32 | right; ~0 = empty
+  merge_info info;
 };
 
 }  // namespace detail
@@ -98,13 +124,7 @@ class vocab {
   }
   /// Id of the token with this exact text, or -1 (duplicates: the last one wins, as in llama.cpp).
   int32_t find(std::string_view text) const noexcept {
-    const uint64_t h = detail::hash_bytes(text.data(), text.size());
-    const size_t mask = text_table_.size() - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      const int32_t id = text_table_[i];
-      if (id < 0) return -1;
-      if (this->text(id) == text) return id;
-    }
+    return find_hashed(text, detail::hash_bytes(text.data(), text.size()));
   }
   /// Token id of a single raw byte.
   int32_t byte_token(uint8_t b) const noexcept { return byte_ids_[b]; }
@@ -112,11 +132,11 @@ class vocab {
   /// The merge of adjacent tokens (left, right), or rank -1.
   detail::merge_info merge(int32_t left, int32_t right) const noexcept {
     const uint64_t key = (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
-    const size_t mask = merge_keys_.size() - 1;
+    const size_t mask = merges_.size() - 1;
     for (size_t i = detail::hash_pair(key) & mask;; i = (i + 1) & mask) {
-      const uint64_t k = merge_keys_[i];
-      if (k == key) return merge_vals_[i];
-      if (k == empty_key) return {-1, -1};
+      const detail::merge_slot& slot = merges_[i];
+      if (slot.key == key) return slot.info;
+      if (slot.key == empty_key) return {-1, -1};
     }
   }
   /// The merge of two adjacent raw bytes (a dense table: the first BPE step of every word).
@@ -140,7 +160,24 @@ class vocab {
   static constexpr uint64_t empty_key = ~uint64_t(0);
 
   vocab() = default;
-  void insert_text(int32_t id);
+  void insert_text(int32_t id, uint64_t h);
+
+  // Slots hold (32 hash bits << 32 | id): most probes of the wrong token are
+  // rejected on the tag without touching the text blob.
+  static constexpr uint64_t empty_slot = ~uint64_t(0);
+  static uint64_t slot_of(uint64_t h, int32_t id) noexcept { return (h >> 32 << 32) | uint32_t(id); }
+  int32_t find_hashed(std::string_view text, uint64_t h) const noexcept {
+    const size_t mask = text_table_.size() - 1;
+    const uint64_t tag = h >> 32;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      const uint64_t slot = text_table_[i];
+      if (slot == empty_slot) return -1;
+      if ((slot >> 32) == tag) {
+        const auto id = static_cast<int32_t>(uint32_t(slot));
+        if (this->text(id) == text) return id;
+      }
+    }
+  }
 
   int32_t n_tokens_ = 0;
   int32_t n_merges_ = 0;
@@ -149,9 +186,8 @@ class vocab {
   std::string piece_blob_;                // all rendered pieces back to back
   std::vector<uint32_t> piece_off_;       // [n_tokens + 1]
   std::vector<int8_t> types_;             // [n_tokens]
-  std::vector<int32_t> text_table_;       // [pow2] token ids, -1 = empty slot
-  std::vector<uint64_t> merge_keys_;      // [pow2] left << 32 | right, empty_key = empty slot
-  std::vector<detail::merge_info> merge_vals_;  // [pow2]
+  std::vector<uint64_t> text_table_;      // [pow2] slot_of(hash, id), empty_slot = empty
+  std::vector<detail::merge_slot> merges_;      // [pow2] open addressing by hash_pair(key)
   std::vector<detail::merge_info> byte_pairs_;  // [256 * 256] by (left byte, right byte)
   int32_t byte_ids_[256] = {};
   std::vector<int32_t> specials_;
@@ -161,14 +197,13 @@ class vocab {
 
 // ---------------------------------------------------------------------------
 
-inline void vocab::insert_text(int32_t id) {
+inline void vocab::insert_text(int32_t id, uint64_t h) {
   const std::string_view t = text(id);
-  const uint64_t h = detail::hash_bytes(t.data(), t.size());
   const size_t mask = text_table_.size() - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
-    const int32_t other = text_table_[i];
-    if (other < 0 || text(other) == t) {
-      text_table_[i] = id;  // a duplicate text: the later id replaces the earlier
+    const uint64_t slot = text_table_[i];
+    if (slot == empty_slot || ((slot >> 32) == (h >> 32) && text(static_cast<int32_t>(uint32_t(slot))) == t)) {
+      text_table_[i] = slot_of(h, id);  // a duplicate text: the later id replaces the earlier
       return;
     }
   }
@@ -210,8 +245,22 @@ result<vocab> vocab::build(const Tokens& tokens, const std::vector<int32_t>& typ
   }
   v.text_off_[n] = static_cast<uint32_t>(v.text_blob_.size());
 
-  v.text_table_.assign(detail::table_capacity(n), -1);
-  for (size_t i = 0; i < n; ++i) v.insert_text(static_cast<int32_t>(i));
+  v.text_table_.assign(detail::table_capacity(n), empty_slot);
+  {
+    // Hash a block, prefetch its slots, then insert: the random accesses overlap.
+    constexpr size_t block = 32;
+    uint64_t hashes[block];
+    const size_t mask = v.text_table_.size() - 1;
+    for (size_t base = 0; base < n; base += block) {
+      const size_t count = std::min(block, n - base);
+      for (size_t k = 0; k < count; ++k) {
+        const std::string_view t = v.text(static_cast<int32_t>(base + k));
+        hashes[k] = detail::hash_bytes(t.data(), t.size());
+        __builtin_prefetch(&v.text_table_[hashes[k] & mask]);
+      }
+      for (size_t k = 0; k < count; ++k) v.insert_text(static_cast<int32_t>(base + k), hashes[k]);
+    }
+  }
 
   // End-of-generation texts: llama.cpp adds these to its EOG set and forces them
   // to be control tokens whatever the file says.
@@ -229,24 +278,38 @@ result<vocab> vocab::build(const Tokens& tokens, const std::vector<int32_t>& typ
   // normal ones as the bytes their byte-level spelling stands for (a text that
   // is not byte-level renders verbatim); unused/byte/undefined render as
   // nothing, as llama.cpp does for byte-level vocabularies.
-  v.piece_blob_.reserve(total);
+  // A piece is never longer than its text, so the blob can be sized up front
+  // and written through a pointer.
+  v.piece_blob_.resize(total);
   v.piece_off_.resize(n + 1);
-  std::string bytes;
+  size_t used = 0;
   for (size_t i = 0; i < n; ++i) {
-    v.piece_off_[i] = static_cast<uint32_t>(v.piece_blob_.size());
+    v.piece_off_[i] = static_cast<uint32_t>(used);
     const std::string_view t = v.text(static_cast<int32_t>(i));
+    char* out = &v.piece_blob_[0] + used;
     switch (static_cast<token_type>(v.types_[i])) {
       case token_type::control:
       case token_type::user_defined:
-      case token_type::unknown: v.piece_blob_.append(t); break;
-      case token_type::normal:
-        if (token_text_to_bytes(t, bytes)) v.piece_blob_.append(bytes);
-        else v.piece_blob_.append(t);
+      case token_type::unknown:
+        std::memcpy(out, t.data(), t.size());
+        used += t.size();
         break;
+      case token_type::normal: {
+        const size_t len = detail::token_text_to_bytes_into(t, out);
+        if (len == size_t(-1)) {
+          std::memcpy(out, t.data(), t.size());
+          used += t.size();
+        } else {
+          used += len;
+        }
+        break;
+      }
       default: break;
     }
   }
-  v.piece_off_[n] = static_cast<uint32_t>(v.piece_blob_.size());
+  v.piece_blob_.resize(used);
+  v.piece_blob_.shrink_to_fit();
+  v.piece_off_[n] = static_cast<uint32_t>(used);
 
   std::string one;
   for (int b = 0; b < 256; ++b) {
@@ -263,38 +326,71 @@ result<vocab> vocab::build(const Tokens& tokens, const std::vector<int32_t>& typ
   }
 
   // Merges: resolve "left right" to ids now, so encoding never touches strings.
+  // Blocks of merges are hashed first and their table slots prefetched, so the
+  // lookups (random accesses into megabytes) overlap instead of queueing.
   v.n_merges_ = static_cast<int32_t>(merges.size());
-  v.merge_keys_.assign(detail::table_capacity(merges.size()), empty_key);
-  v.merge_vals_.assign(v.merge_keys_.size(), detail::merge_info{-1, -1});
+  v.merges_.assign(detail::table_capacity(merges.size()), detail::merge_slot{empty_key, {-1, -1}});
   std::string joined;
-  for (size_t r = 0; r < merges.size(); ++r) {
-    const std::string_view m(merges[r]);
-    const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
-    if (sp == std::string_view::npos || sp + 1 >= m.size()) {
-      return make_error(errc::invalid_format, "merge " + std::to_string(r) + " '" + std::string(m) +
-                                                  "' is not two tokens separated by a space");
+  int32_t guess = -1;
+  constexpr size_t block = 32;
+  struct parsed {
+    std::string_view l, r;
+    uint64_t hl, hr;
+    uint64_t key;
+    int32_t id;
+  } part[block];
+  const size_t merge_mask = v.merges_.size() - 1;
+  const size_t text_mask = v.text_table_.size() - 1;
+  for (size_t base = 0; base < merges.size(); base += block) {
+    const size_t count = std::min(block, merges.size() - base);
+    for (size_t k = 0; k < count; ++k) {
+      const std::string_view m(merges[base + k]);
+      const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
+      if (sp == std::string_view::npos || sp + 1 >= m.size()) {
+        return make_error(errc::invalid_format, "merge " + std::to_string(base + k) + " '" + std::string(m) +
+                                                    "' is not two tokens separated by a space");
+      }
+      parsed& p = part[k];
+      p.l = m.substr(0, sp);
+      p.r = m.substr(sp + 1);
+      p.hl = detail::hash_bytes(p.l.data(), p.l.size());
+      p.hr = detail::hash_bytes(p.r.data(), p.r.size());
+      __builtin_prefetch(&v.text_table_[p.hl & text_mask]);
+      __builtin_prefetch(&v.text_table_[p.hr & text_mask]);
     }
-    const std::string_view l = m.substr(0, sp), rt = m.substr(sp + 1);
-    const int32_t li = v.find(l), ri = v.find(rt);
-    if (li < 0 || ri < 0) {
-      return make_error(errc::missing, "merge " + std::to_string(r) + " '" + std::string(m) + "' names '" +
-                                           std::string(li < 0 ? l : rt) + "', which is not a token");
+    for (size_t k = 0; k < count; ++k) {
+      const size_t r = base + k;
+      parsed& p = part[k];
+      const int32_t li = v.find_hashed(p.l, p.hl), ri = v.find_hashed(p.r, p.hr);
+      if (li < 0 || ri < 0) {
+        return make_error(errc::missing, "merge " + std::to_string(r) + " '" + std::string(merges[r]) +
+                                             "' names '" + std::string(li < 0 ? p.l : p.r) + "', which is not a token");
+      }
+      joined.assign(p.l);
+      joined.append(p.r);
+      // Vocabularies trained by BPE list merged tokens in merge order, so the
+      // token after the previous merge's result is usually this one: check it
+      // before hashing.
+      int32_t id = guess + 1;
+      if (id <= 0 || id >= v.n_tokens_ || v.text(id) != joined) id = v.find(joined);
+      guess = id;
+      if (id < 0) {
+        return make_error(errc::missing, "merge " + std::to_string(r) + " '" + std::string(merges[r]) +
+                                             "' makes '" + joined + "', which is not a token");
+      }
+      p.key = (uint64_t(uint32_t(li)) << 32) | uint32_t(ri);
+      p.id = id;
+      __builtin_prefetch(&v.merges_[detail::hash_pair(p.key) & merge_mask]);
     }
-    joined.assign(l);
-    joined.append(rt);
-    const int32_t id = v.find(joined);
-    if (id < 0) {
-      return make_error(errc::missing, "merge " + std::to_string(r) + " '" + std::string(m) + "' makes '" +
-                                           joined + "', which is not a token");
-    }
-    const uint64_t key = (uint64_t(uint32_t(li)) << 32) | uint32_t(ri);
-    const size_t mask = v.merge_keys_.size() - 1;
-    for (size_t i = detail::hash_pair(key) & mask;; i = (i + 1) & mask) {
-      if (v.merge_keys_[i] == key) break;  // a repeated merge keeps its first (best) rank
-      if (v.merge_keys_[i] == empty_key) {
-        v.merge_keys_[i] = key;
-        v.merge_vals_[i] = {static_cast<int32_t>(r), id};
-        break;
+    for (size_t k = 0; k < count; ++k) {
+      const parsed& p = part[k];
+      for (size_t i = detail::hash_pair(p.key) & merge_mask;; i = (i + 1) & merge_mask) {
+        detail::merge_slot& slot = v.merges_[i];
+        if (slot.key == p.key) break;  // a repeated merge keeps its first (best) rank
+        if (slot.key == empty_key) {
+          slot = {p.key, {static_cast<int32_t>(base + k), p.id}};
+          break;
+        }
       }
     }
   }
