@@ -1,0 +1,66 @@
+// plm/kernels/matvec.hpp - weight matrix x activation vector(s), every weight type.
+//
+// The projections of the forward pass: y = W x for one token (matvec, decode)
+// or a batch of tokens (matmul, prefill). W is a tensor_view of contiguous rows
+// of W.ne[0] values of W.type, as mapped from a GGUF file. Activations are
+// prepared once per vector (prepare_activation: quantized to q8_0 / q8_1 /
+// q8_K or copied as f32, see matvec_ref.hpp) into caller-owned scratch of
+// activation_bytes(W.type, n) bytes; kernels never allocate.
+//
+// The code path is chosen at compile time from the target's predefined macros
+// (never -march=native by default): AVX-512 VNNI, AVX2 (+FMA, F16C), NEON
+// (+dotprod), else scalar. kernel_isa() names the one compiled in. Integer dot
+// products give exactly the reference's per-block integer sums; results differ
+// from plm::kernels::ref only by the order of the f32 additions over blocks.
+// Threads split the row range [r0, r1); each output is written by one call.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "plm/core/dtype.hpp"
+#include "plm/core/tensor.hpp"
+#include "plm/kernels/matvec_ref.hpp"
+#include "plm/kernels/vec.hpp"
+
+namespace plm::kernels {
+
+namespace detail {
+
+inline float vec_dot_f32_simd(int64_t n, const void* w, const void* a) noexcept {
+  return kernels::dot(static_cast<const float*>(w), static_cast<const float*>(a), n);
+}
+
+/// The fastest row dot compiled in for weight type wt (nullptr if unsupported).
+inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
+  switch (wt) {
+    case dtype::f32: return vec_dot_f32_simd;
+    default: return ref::vec_dot_for(wt);
+  }
+}
+
+}  // namespace detail
+
+/// Which code path is compiled in: "scalar", "avx2", "avx512-vnni", "neon", "neon-dotprod".
+inline const char* kernel_isa() noexcept { return "scalar"; }
+
+/// Converts x (n values) into the activation form W.type's kernel reads;
+/// scratch must hold activation_bytes(weight_type, n) bytes.
+inline void prepare_activation(dtype weight_type, const float* x, int64_t n, void* scratch) noexcept {
+  ref::prepare_activation(weight_type, x, n, scratch);
+}
+
+/// y[r - r0] = dot(row r of W, x) for rows r in [r0, r1).
+inline void matvec(const tensor_view& W, const void* prepared_x, float* y, int64_t r0, int64_t r1) noexcept {
+  detail::matvec_rows(detail::fast_vec_dot_for(W.type), W, prepared_x, y, r0, r1);
+}
+
+/// Batched: X holds n_tok prepared vectors back to back (stride
+/// activation_bytes(W.type, W.ne[0])); Y[t * ldy + (r - r0)] = dot(row r, X_t).
+/// Token tiles keep each weight row's memory read to once per tile.
+inline void matmul(const tensor_view& W, const void* prepared_X, int64_t n_tok, float* Y, int64_t ldy, int64_t r0,
+                   int64_t r1) noexcept {
+  detail::matmul_rows(detail::fast_vec_dot_for(W.type), W, prepared_X, n_tok, Y, ldy, r0, r1);
+}
+
+}  // namespace plm::kernels
