@@ -20,6 +20,7 @@
 
 #include "plm/core/dtype.hpp"
 #include "plm/core/tensor.hpp"
+#include "plm/kernels/arch/x86_avx2.hpp"
 #include "plm/kernels/matvec_ref.hpp"
 #include "plm/kernels/vec.hpp"
 
@@ -35,6 +36,15 @@ inline float vec_dot_f32_simd(int64_t n, const void* w, const void* a) noexcept 
 inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
   switch (wt) {
     case dtype::f32: return vec_dot_f32_simd;
+#if PLM_DETAIL_X86_AVX2
+    case dtype::f16: return arch::x86::vec_dot_f16;
+    case dtype::bf16: return arch::x86::vec_dot_bf16;
+    case dtype::q4_0: return arch::x86::vec_dot_q4_0_q8_0;
+    case dtype::q8_0: return arch::x86::vec_dot_q8_0_q8_0;
+    case dtype::q4_k: return arch::x86::vec_dot_q4_k_q8_k;
+    case dtype::q5_k: return arch::x86::vec_dot_q5_k_q8_k;
+    case dtype::q6_k: return arch::x86::vec_dot_q6_k_q8_k;
+#endif
     default: return ref::vec_dot_for(wt);
   }
 }
@@ -42,7 +52,15 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
 }  // namespace detail
 
 /// Which code path is compiled in: "scalar", "avx2", "avx512-vnni", "neon", "neon-dotprod".
-inline const char* kernel_isa() noexcept { return "scalar"; }
+inline const char* kernel_isa() noexcept {
+#if PLM_DETAIL_X86_AVX2 && PLM_DETAIL_X86_VNNI && defined(__AVX512VNNI__)
+  return "avx512-vnni";
+#elif PLM_DETAIL_X86_AVX2
+  return "avx2";
+#else
+  return "scalar";
+#endif
+}
 
 /// Converts x (n values) into the activation form W.type's kernel reads;
 /// scratch must hold activation_bytes(weight_type, n) bytes.

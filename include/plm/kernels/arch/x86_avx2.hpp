@@ -1,0 +1,264 @@
+// plm/kernels/arch/x86_avx2.hpp - x86 row dot products (AVX2 + FMA + F16C;
+// AVX-512 VNNI / AVX-VNNI instructions substituted where the target has them).
+//
+// Only compiled when the compiler targets AVX2, FMA and F16C (e.g. -mavx2 -mfma
+// -mf16c, -march=haswell or later): plm never selects an ISA at run time, so a
+// binary runs on exactly the machines its flags allow. The integer kernels
+// compute the same per-block int32 sums as plm::kernels::ref (u8 x s8 products
+// in int16 pairs stay below 2^15: weights are at most 63 (q6_K) or |128|
+// (q8_0, via the sign trick) and activations in [-127, 127]); only the f32
+// accumulation over blocks is ordered differently (in 8 lanes).
+#pragma once
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define PLM_DETAIL_X86_AVX2 1
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "plm/quant/blocks.hpp"
+#include "plm/quant/half.hpp"
+
+// 256-bit VNNI: from AVX-512 (with VL) or from AVX-VNNI (Alder Lake and later).
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define PLM_DETAIL_X86_VNNI 1
+#define PLM_DETAIL_DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#define PLM_DETAIL_DPWSSD(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
+#elif defined(__AVXVNNI__)
+#define PLM_DETAIL_X86_VNNI 1
+#define PLM_DETAIL_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#define PLM_DETAIL_DPWSSD(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
+#else
+#define PLM_DETAIL_X86_VNNI 0
+#endif
+
+namespace plm::kernels::arch::x86 {
+
+inline float hsum(__m256 v) noexcept {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+/// acc + sums of 4 adjacent u8 x s8 products (8 int32 lanes). Exact for u <= 128.
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) noexcept {
+#if PLM_DETAIL_X86_VNNI
+  return PLM_DETAIL_DPBUSD(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+/// acc + pairwise int16 products summed to int32.
+inline __m256i dot_i16(__m256i acc, __m256i a, __m256i b) noexcept {
+#if PLM_DETAIL_X86_VNNI
+  return PLM_DETAIL_DPWSSD(acc, a, b);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+/// s8 x s8 via |x| (as u8) times y with x's sign: exact, since y is never -128.
+inline __m256i dot_s8s8(__m256i acc, __m256i x, __m256i y) noexcept {
+  return dot_u8s8(acc, _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+/// 16 packed bytes -> 32 nibbles: low nibbles in bytes 0..15, high in 16..31 (q4_0 / q4_1 / q5 order).
+inline __m256i nibbles_32(const uint8_t* p) noexcept {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m = _mm_set1_epi8(0x0f);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+inline __m256i load32(const void* p) noexcept { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// --- float weights ----------------------------------------------------------
+
+inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept {
+  const uint16_t* wh = static_cast<const uint16_t*>(w);
+  const float* x = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  auto h8 = [&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i))); };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(h8(i), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(h8(i + 8), _mm256_loadu_ps(x + i + 8), s1);
+    s2 = _mm256_fmadd_ps(h8(i + 16), _mm256_loadu_ps(x + i + 16), s2);
+    s3 = _mm256_fmadd_ps(h8(i + 24), _mm256_loadu_ps(x + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(h8(i), _mm256_loadu_ps(x + i), s0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; ++i) s += fp16_to_fp32(wh[i]) * x[i];
+  return s;
+}
+
+inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept {
+  const uint16_t* wh = static_cast<const uint16_t*>(w);
+  const float* x = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  auto b8 = [&](int64_t i) {  // bf16 is the top half of an f32
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(b8(i), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(b8(i + 8), _mm256_loadu_ps(x + i + 8), s1);
+    s2 = _mm256_fmadd_ps(b8(i + 16), _mm256_loadu_ps(x + i + 16), s2);
+    s3 = _mm256_fmadd_ps(b8(i + 24), _mm256_loadu_ps(x + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(b8(i), _mm256_loadu_ps(x + i), s0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; ++i) s += bf16_to_fp32(wh[i]) * x[i];
+  return s;
+}
+
+// --- 32-element blocks x q8_0 -------------------------------------------------
+
+/// Two accumulators over pairs of blocks; block_int(b) gives the block's 8 int32 lanes.
+template <class WBlock, class IntDot>
+inline float sum_blocks_32(int64_t n, const WBlock* x, const quant::block_q8_0* y, IntDot block_int) noexcept {
+  const int64_t nb = n / quant::qk32;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256 d0 = _mm256_set1_ps(fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
+    const __m256 d1 = _mm256_set1_ps(fp16_to_fp32(x[b + 1].d) * fp16_to_fp32(y[b + 1].d));
+    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(block_int(b)), acc0);
+    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(block_int(b + 1)), acc1);
+  }
+  if (b < nb) {
+    const __m256 d0 = _mm256_set1_ps(fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
+    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(block_int(b)), acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+inline float vec_dot_q8_0_q8_0(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q8_0*>(w);
+  const auto* y = static_cast<const quant::block_q8_0*>(a);
+  return sum_blocks_32(n, x, y, [&](int64_t b) {
+    return dot_s8s8(_mm256_setzero_si256(), load32(x[b].qs), load32(y[b].qs));
+  });
+}
+
+inline float vec_dot_q4_0_q8_0(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q4_0*>(w);
+  const auto* y = static_cast<const quant::block_q8_0*>(a);
+  const __m256i eight = _mm256_set1_epi8(8);
+  return sum_blocks_32(n, x, y, [&](int64_t b) {
+    const __m256i q = _mm256_sub_epi8(nibbles_32(x[b].qs), eight);  // [-8, 7]
+    return dot_s8s8(_mm256_setzero_si256(), q, load32(y[b].qs));
+  });
+}
+
+// --- k-quants x q8_K ------------------------------------------------------------
+
+/// The 8 (scale, min) pairs of a q4_K / q5_K block as bytes: sc[0..7], m[0..7].
+inline void unpack_scales_k4(const uint8_t* q, uint8_t* sc_m) noexcept {
+  uint32_t u[3];
+  std::memcpy(u, q, 12);
+  const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+  const uint32_t sc_lo = u[0] & lo6, m_lo = u[1] & lo6;
+  const uint32_t sc_hi = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);
+  const uint32_t out[4] = {sc_lo, sc_hi, m_lo, m_hi};
+  std::memcpy(sc_m, out, 16);
+}
+
+/// Shared by q4_K and q5_K: `quants(c, lo, hi)` yields the 32 + 32 unsigned quants of chunk c.
+template <class Block, class Quants>
+inline float vec_dot_k4(int64_t n, const Block* x, const quant::block_q8_k* y, Quants quants) noexcept {
+  __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+    alignas(16) uint8_t sc_m[16];
+    unpack_scales_k4(x[b].scales, sc_m);
+    // mins: sum_j m_j (bsum_2j + bsum_2j+1) via one madd against [m0 m0 m1 m1 ...].
+    const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc_m + 8));
+    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    const __m256i msum = _mm256_madd_epi16(load32(y[b].bsums), m16);
+    __m256i isum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      __m256i lo, hi;
+      quants(b, c, lo, hi);
+      const __m256i plo = _mm256_maddubs_epi16(lo, load32(y[b].qs + 64 * c));
+      const __m256i phi = _mm256_maddubs_epi16(hi, load32(y[b].qs + 64 * c + 32));
+      isum = dot_i16(isum, plo, _mm256_set1_epi16(sc_m[2 * c]));
+      isum = dot_i16(isum, phi, _mm256_set1_epi16(sc_m[2 * c + 1]));
+    }
+    const float d = fp16_to_fp32(x[b].d) * y[b].d, dmin = fp16_to_fp32(x[b].dmin) * y[b].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    acc_m = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc_m);
+  }
+  return hsum(_mm256_sub_ps(acc, acc_m));
+}
+
+inline float vec_dot_q4_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q4_k*>(w);
+  const auto* y = static_cast<const quant::block_q8_k*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  return vec_dot_k4(n, x, y, [&](int64_t b, int c, __m256i& lo, __m256i& hi) {
+    const __m256i q = load32(x[b].qs + 32 * c);
+    lo = _mm256_and_si256(q, m4);
+    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  });
+}
+
+inline float vec_dot_q5_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q5_k*>(w);
+  const auto* y = static_cast<const quant::block_q8_k*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+  return vec_dot_k4(n, x, y, [&](int64_t b, int c, __m256i& lo, __m256i& hi) {
+    const __m256i q = load32(x[b].qs + 32 * c);
+    const __m256i h = load32(x[b].qh);
+    // Bit s of each qh byte -> bit 4 (16-bit shifts are fine: the mask keeps one bit per byte).
+    const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c), one), 4);
+    const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c + 1), one), 4);
+    lo = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
+    hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+  });
+}
+
+inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q6_k*>(w);
+  const auto* y = static_cast<const quant::block_q8_k*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
+    // The -32 offset of every quant: sum_j sc_j * 32 * bsum_j, one madd for the block.
+    const __m256i offs = _mm256_madd_epi16(load32(y[b].bsums), _mm256_cvtepi8_epi16(sc8));
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load32(x[b].ql + 64 * h), ql1 = load32(x[b].ql + 64 * h + 32);
+      const __m256i qh = load32(x[b].qh + 32 * h);
+      // Groups k = 0..3 of 32 elements: low/high nibbles of ql0/ql1 with qh bits 2k..2k+1 as bits 4..5.
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)),
+          _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)),
+      };
+      for (int k = 0; k < 4; ++k) {
+        const __m256i p = _mm256_maddubs_epi16(q[k], load32(y[b].qs + 128 * h + 32 * k));
+        // int16 lanes 0..7 belong to sub-block 8h+2k, lanes 8..15 to 8h+2k+1.
+        const int s = 8 * h + 2 * k;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(x[b].scales[s + 1]), _mm_set1_epi16(x[b].scales[s]));
+        isum = dot_i16(isum, p, scv);
+      }
+    }
+    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(x[b].d) * y[b].d), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+}  // namespace plm::kernels::arch::x86
+
+#undef PLM_DETAIL_DPBUSD
+#undef PLM_DETAIL_DPWSSD
+
+#else
+#define PLM_DETAIL_X86_AVX2 0
+#define PLM_DETAIL_X86_VNNI 0
+#endif
