@@ -4,6 +4,7 @@
 // RoPE convention, norm placement, kv_b split, softmax scale and tied output.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -39,13 +40,28 @@ std::string render(const plm::text::tokenizer& tok, const std::vector<int32_t>& 
   return s;
 }
 
-std::vector<int32_t> greedy(plm::session& s, const std::vector<int32_t>& prompt, int n) {
+// Greedy continuation, stopped before the first step whose top-2 logit gap is below
+// `tie` of the logit range: past a near-tie, an implementation that is correct within
+// `tie` may legitimately continue differently (llama.cpp and plm round at different
+// points: plm never materialises k_nope/v and so never quantizes ĉ for attn_kv_b).
+std::vector<int32_t> greedy(plm::session& s, const std::vector<int32_t>& prompt, int n, double tie) {
   REQUIRE(s.prefill(prompt));
   std::vector<int32_t> out;
   for (int i = 0; i < n; ++i) {
     const float* lg = s.logits();
-    int32_t best = 0;
-    for (int32_t v = 1; v < s.n_vocab(); ++v) best = lg[v] > lg[best] ? v : best;
+    int32_t best = 0, second = -1;
+    float lo = lg[0], hi = lg[0];
+    for (int32_t v = 1; v < s.n_vocab(); ++v) {
+      lo = std::min(lo, lg[v]);
+      hi = std::max(hi, lg[v]);
+      if (lg[v] > lg[best]) {
+        second = best;
+        best = v;
+      } else if (second < 0 || lg[v] > lg[second]) {
+        second = v;
+      }
+    }
+    if ((lg[best] - lg[second]) / (hi - lo) < tie) break;
     out.push_back(best);
     REQUIRE(s.decode(best));
   }
@@ -55,18 +71,23 @@ std::vector<int32_t> greedy(plm::session& s, const std::vector<int32_t>& prompt,
 struct fixture_case {
   const char* file;
   double ppl, err, rel_tol;
-  const char* greedy_text;
-  size_t greedy_prefix;  // bytes of greedy_text that must match
+  double tie;         // top-2 gap (relative to the logit range) below which greedy comparison stops
+  size_t min_greedy;  // tokens that must be generated before a near-tie may stop the comparison
 };
 }  // namespace
 
 TEST_CASE("tiny fixtures: perplexity and greedy continuation match llama.cpp") {
+  // llama.cpp's greedy texts (README): q8_0's equals f32's up to "M", then "[T337]".
   const std::string f32_text = "[T434]][T336][T501]?[T502][T424]B?[T498][T401]?[T401]?eses[T438][T411]?[T420]M[T427]?";
+  const std::string q8_text = f32_text.substr(0, f32_text.find('M') + 1) + "[T337]";
   // q8_0: llama.cpp quantizes activations to Q8_0 before every matmul, so the README
-  // promises agreement only to ~1e-2; its greedy text equals f32's up to "M".
+  // promises PPL agreement only to ~1e-2. Greedy: the f32 file's closest top-2 gap is
+  // 5.5e-4 of the logit range (step 10), so with f32's 1e-4 tie margin all 24 tokens are
+  // compared; for q8_0 the two engines' logits differ by ~1e-3 of the range (rounding at
+  // different points), so the comparison stops at gaps below 2e-3: the first 10 tokens.
   const fixture_case cases[] = {
-      {"plm-tiny-f32.gguf", 1581.5260, 136.32992, 1e-4, f32_text.c_str(), f32_text.size()},
-      {"plm-tiny-q8_0.gguf", 1585.5607, 136.99267, 1e-2, f32_text.c_str(), f32_text.find("M") + 1},
+      {"plm-tiny-f32.gguf", 1581.5260, 136.32992, 1e-4, 1e-4, 24},
+      {"plm-tiny-q8_0.gguf", 1585.5607, 136.99267, 1e-2, 2e-3, 10},
   };
   for (const auto& c : cases) {
     CAPTURE(c.file);
@@ -101,8 +122,12 @@ TEST_CASE("tiny fixtures: perplexity and greedy continuation match llama.cpp") {
     g.n_ctx = 64;
     auto gs = plm::session::create(*m, g);
     REQUIRE(gs);
-    const auto text = render(tok, greedy(*gs, *prompt, 24));
-    MESSAGE("greedy: " << text);
-    CHECK(text.substr(0, c.greedy_prefix) == std::string(c.greedy_text).substr(0, c.greedy_prefix));
+    const auto ids = greedy(*gs, *prompt, 24, c.tie);
+    CHECK(ids.size() >= c.min_greedy);
+    const auto text = render(tok, ids);
+    MESSAGE("greedy (" << ids.size() << " tokens before any near-tie): " << text);
+    const std::string& want = c.rel_tol < 1e-3 ? f32_text : q8_text;
+    CHECK(want.compare(0, text.size(), text) == 0);  // a prefix of llama.cpp's text
+    if (ids.size() == 24) CHECK(text == want);
   }
 }

@@ -52,8 +52,9 @@ inline void linear_prepare(dtype wt, const float* x, int64_t n, void* dst) noexc
 inline void linear_rows(const tensor_view& W, const void* prepared, int64_t n_tok, float* Y, int64_t ldy, int64_t r0,
                         int64_t r1) noexcept {
 #if PLM_DETAIL_HAVE_MATVEC
-  if (n_tok == 1) kernels::matvec(W, prepared, Y, r0, r1);
-  else kernels::matmul(W, prepared, n_tok, Y, ldy, r0, r1);
+  // the kernels index outputs from r0: y[r - r0], Y[t·ldy + (r - r0)]
+  if (n_tok == 1) kernels::matvec(W, prepared, Y + r0, r0, r1);
+  else kernels::matmul(W, prepared, n_tok, Y + r0, ldy, r0, r1);
 #else
   const int64_t n = W.ne[0];
   float row[4096];
