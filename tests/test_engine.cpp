@@ -289,35 +289,30 @@ TEST_CASE("sparse FFN equals dense FFN, and the sparsity statistic counts exact 
 }
 
 TEST_CASE("errors: architecture, missing tensor, wrong shape, context overflow, bad ids") {
-  SUBCASE("unknown architecture") {
+  // A broken file must fail to load with this kind and a message naming `needle`.
+  struct bad_file {
+    const char* label;
+    std::function<void(plm_test::model_spec&)> edit;
+    plm::errc kind;
+    const char* needle;
+  };
+  const bad_file cases[] = {
+      {"arch", [](plm_test::model_spec& s) { s.architecture = "llama"; }, plm::errc::unsupported, "'llama'"},
+      {"missing", [](plm_test::model_spec& s) { s.skip_tensor = "blk.1.attn_kv_b.weight"; }, plm::errc::missing,
+       "blk.1.attn_kv_b.weight"},
+      {"shape", [](plm_test::model_spec& s) { s.bad_shape_tensor = "blk.2.ffn_up.weight"; }, plm::errc::shape_mismatch,
+       "'blk.2.ffn_up.weight': expected shape [40, 56], found [40, 57]"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(std::string(c.label));
     auto spec = odd_dims();
-    spec.architecture = "llama";
-    const auto path = tmp_path("arch");
+    c.edit(spec);
+    const auto path = tmp_path(c.label);
     REQUIRE(plm_test::write_model(spec, path));
     auto m = plm::model::load(path);
     REQUIRE_FALSE(m);
-    CHECK(m.error().kind() == plm::errc::unsupported);
-    CHECK(m.error().message().find("'llama'") != std::string::npos);
-  }
-  SUBCASE("missing tensor") {
-    auto spec = odd_dims();
-    spec.skip_tensor = "blk.1.attn_kv_b.weight";
-    const auto path = tmp_path("missing");
-    REQUIRE(plm_test::write_model(spec, path));
-    auto m = plm::model::load(path);
-    REQUIRE_FALSE(m);
-    CHECK(m.error().kind() == plm::errc::missing);
-    CHECK(m.error().message().find("blk.1.attn_kv_b.weight") != std::string::npos);
-  }
-  SUBCASE("wrong shape") {
-    auto spec = odd_dims();
-    spec.bad_shape_tensor = "blk.2.ffn_up.weight";
-    const auto path = tmp_path("shape");
-    REQUIRE(plm_test::write_model(spec, path));
-    auto m = plm::model::load(path);
-    REQUIRE_FALSE(m);
-    CHECK(m.error().kind() == plm::errc::shape_mismatch);
-    CHECK(m.error().message().find("'blk.2.ffn_up.weight': expected shape [40, 56], found [40, 57]") != std::string::npos);
+    CHECK(m.error().kind() == c.kind);
+    CHECK(m.error().message().find(c.needle) != std::string::npos);
   }
   SUBCASE("context overflow keeps the session intact; bad ids are rejected up front") {
     auto spec = odd_dims();

@@ -93,29 +93,29 @@ TEST_CASE("the base file is valid") {
 }
 
 TEST_CASE("corrupt-file table: each case fails with its own kind and message") {
-  const uint64_t big = uint64_t(1) << 40;
+  constexpr uint64_t big = uint64_t(1) << 40;
   const std::vector<corrupt_case> cases = {
       {"bad magic", [](bytes_t& b) { b[0] = 'X'; }, errc::invalid_format, "bad magic: expected 'GGUF'"},
       {"version 1", [](bytes_t& b) { poke<uint32_t>(b, 4, 1); }, errc::unsupported, "GGUF version 1 is not supported"},
       {"version 4", [](bytes_t& b) { poke<uint32_t>(b, 4, 4); }, errc::unsupported, "GGUF version 4 is not supported"},
       {"version 0", [](bytes_t& b) { poke<uint32_t>(b, 4, 0); }, errc::unsupported, "GGUF version 0"},
       {"big-endian v3", [](bytes_t& b) { poke<uint32_t>(b, 4, 0x03000000u); }, errc::unsupported, "big-endian"},
-      {"huge n_tensors", [big](bytes_t& b) { poke<uint64_t>(b, 8, big); }, errc::invalid_format, "n_tensors = 1099511627776 cannot fit"},
+      {"huge n_tensors", [](bytes_t& b) { poke<uint64_t>(b, 8, big); }, errc::invalid_format, "n_tensors = 1099511627776 cannot fit"},
       {"negative n_tensors", [](bytes_t& b) { poke<int64_t>(b, 8, -1); }, errc::invalid_format, "n_tensors = -1 cannot fit"},
-      {"huge n_kv", [big](bytes_t& b) { poke<uint64_t>(b, 16, big); }, errc::invalid_format, "n_kv = 1099511627776 cannot fit"},
+      {"huge n_kv", [](bytes_t& b) { poke<uint64_t>(b, 16, big); }, errc::invalid_format, "n_kv = 1099511627776 cannot fit"},
       {"n_kv max", [](bytes_t& b) { poke<uint64_t>(b, 16, ~uint64_t(0)); }, errc::invalid_format, "n_kv = -1 cannot fit"},
-      {"huge key length", [big](bytes_t& b) { poke<uint64_t>(b, 24, big); }, errc::invalid_format,
+      {"huge key length", [](bytes_t& b) { poke<uint64_t>(b, 24, big); }, errc::invalid_format,
        "key of metadata entry 0: string length 1099511627776 at byte 24 exceeds"},
       {"key length max", [](bytes_t& b) { poke<uint64_t>(b, 24, ~uint64_t(0)); }, errc::invalid_format, "string length 18446744073709551615"},
-      {"huge string value length", [big](bytes_t& b) { poke<uint64_t>(b, after(b, "general.architecture") + 4, big); },
+      {"huge string value length", [](bytes_t& b) { poke<uint64_t>(b, after(b, "general.architecture") + 4, big); },
        errc::invalid_format, "metadata key 'general.architecture' value: string length 1099511627776"},
-      {"huge array count", [big](bytes_t& b) { poke<uint64_t>(b, after(b, "t.arr") + 8, big); }, errc::invalid_format,
+      {"huge array count", [](bytes_t& b) { poke<uint64_t>(b, after(b, "t.arr") + 8, big); }, errc::invalid_format,
        "metadata key 't.arr': array count 1099511627776 of u32"},
       {"array count max", [](bytes_t& b) { poke<uint64_t>(b, after(b, "t.arr") + 8, ~uint64_t(0)); }, errc::invalid_format,
        "array count 18446744073709551615"},
-      {"huge string-array count", [big](bytes_t& b) { poke<uint64_t>(b, after(b, "t.strs") + 8, big); },
+      {"huge string-array count", [](bytes_t& b) { poke<uint64_t>(b, after(b, "t.strs") + 8, big); },
        errc::invalid_format, "metadata key 't.strs': array count 1099511627776 of string"},
-      {"huge string in string array", [big](bytes_t& b) { poke<uint64_t>(b, after(b, "t.strs") + 16, big); },
+      {"huge string in string array", [](bytes_t& b) { poke<uint64_t>(b, after(b, "t.strs") + 16, big); },
        errc::invalid_format, "metadata key 't.strs' string element: string length 1099511627776"},
       {"array of arrays", [](bytes_t& b) { poke<uint32_t>(b, after(b, "t.arr") + 4, 9); }, errc::invalid_format,
        "metadata key 't.arr': arrays of arrays are not supported"},
@@ -164,7 +164,7 @@ TEST_CASE("corrupt-file table: each case fails with its own kind and message") {
        errc::invalid_format, "tensor 'w1': ne[0] = 48 is not a multiple of the block size 32 of q8_0"},
       {"offset misaligned", [](bytes_t& b) { poke<uint64_t>(b, offset_pos(b, "w1", 2), 68); }, errc::invalid_format,
        "tensor 'w1': offset 68 is not a multiple of the alignment 32"},
-      {"offset past the end", [big](bytes_t& b) { poke<uint64_t>(b, offset_pos(b, "tn.b", 1), big); },
+      {"offset past the end", [](bytes_t& b) { poke<uint64_t>(b, offset_pos(b, "tn.b", 1), big); },
        errc::invalid_format, "tensor 'tn.b': data [1099511627776, 1099511627792) of the data section"},
       {"offset + size overflows",
        [](bytes_t& b) {
