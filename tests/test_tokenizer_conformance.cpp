@@ -230,3 +230,32 @@ TEST_CASE("PLM vocabulary: special-token text is literal when parse_special is o
   CHECK_FALSE(tok.is_eog(151644));
   CHECK(tok.eos_id() == 151645);
 }
+
+TEST_CASE("PLM vocabulary: random byte strings round-trip, whole and streamed") {
+  const plm::text::tokenizer& tok = qwen_tokenizer();
+  uint32_t x = 12345;
+  const auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+  };
+  static const char* pieces[] = {"the", " ", "   ", "\n", "\r\n", "\t", "'S", "'ll", "2024", "..", "<|im_end|>",
+                                 "<|endoftext|>", "<|im_", "\xE4\xBD\xA0\xE5\xA5\xBD", "\xF0\x9F\x98\x80", "\xCC\x81"};
+  for (int i = 0; i < 2000; ++i) {
+    std::string s;
+    const uint32_t parts = next() % 40;
+    for (uint32_t k = 0; k < parts; ++k) {
+      if (next() % 3 == 0) s.push_back(static_cast<char>(next() & 0xFF));
+      else s += pieces[next() % (sizeof pieces / sizeof pieces[0])];
+    }
+    auto ids = tok.encode(s, true, false);
+    REQUIRE(ids.has_value());
+    CHECK(tok.decode(*ids).value() == s);
+    plm::text::decoder dec(tok);
+    std::string streamed;
+    for (const int32_t id : *ids) streamed += dec.feed(id);
+    streamed += dec.flush();
+    CHECK(streamed == s);
+  }
+}
