@@ -104,6 +104,13 @@ const plm::text::tokenizer& small_vocab() {
   return tok;
 }
 
+// The PLM tokenizer, or nullptr after marking the benchmark skipped.
+const plm::text::tokenizer* plm_tokenizer_or_skip(benchmark::State& state) {
+  const plm_vocab& v = get_plm_vocab();
+  if (!v.tok) state.SkipWithError(v.error.c_str());
+  return v.tok.get();
+}
+
 void encode_bench(benchmark::State& state, const plm::text::tokenizer& tok, const std::string& text) {
   std::vector<int32_t> ids;
   for (auto _ : state) {
@@ -118,11 +125,8 @@ void encode_bench(benchmark::State& state, const plm::text::tokenizer& tok, cons
 }
 
 void BM_PLM_load_vocab(benchmark::State& state) {
+  if (!plm_tokenizer_or_skip(state)) return;
   const plm_vocab& v = get_plm_vocab();
-  if (!v.tok) {
-    state.SkipWithError(v.error.c_str());
-    return;
-  }
   for (auto _ : state) {
     auto t = plm::text::tokenizer::from_gguf(*v.file);
     benchmark::DoNotOptimize(t);
@@ -147,35 +151,22 @@ void BM_PLM_open_and_load_vocab(benchmark::State& state) {
 BENCHMARK(BM_PLM_open_and_load_vocab)->Unit(benchmark::kMillisecond);
 
 void BM_PLM_encode_english(benchmark::State& state) {
-  const plm_vocab& v = get_plm_vocab();
-  if (!v.tok) {
-    state.SkipWithError(v.error.c_str());
-    return;
-  }
-  encode_bench(state, *v.tok, english_text(1 << 20));
+  if (const auto* tok = plm_tokenizer_or_skip(state)) encode_bench(state, *tok, english_text(1 << 20));
 }
 BENCHMARK(BM_PLM_encode_english)->Unit(benchmark::kMillisecond);
 
 void BM_PLM_encode_cjk(benchmark::State& state) {
-  const plm_vocab& v = get_plm_vocab();
-  if (!v.tok) {
-    state.SkipWithError(v.error.c_str());
-    return;
-  }
-  encode_bench(state, *v.tok, cjk_text(1 << 20));
+  if (const auto* tok = plm_tokenizer_or_skip(state)) encode_bench(state, *tok, cjk_text(1 << 20));
 }
 BENCHMARK(BM_PLM_encode_cjk)->Unit(benchmark::kMillisecond);
 
 void BM_PLM_stream_decode(benchmark::State& state) {
-  const plm_vocab& v = get_plm_vocab();
-  if (!v.tok) {
-    state.SkipWithError(v.error.c_str());
-    return;
-  }
+  const auto* tok = plm_tokenizer_or_skip(state);
+  if (!tok) return;
   const std::string text = english_text(1 << 20) + cjk_text(1 << 18);
-  const std::vector<int32_t> ids = v.tok->encode(text, true, false).value();
+  const std::vector<int32_t> ids = tok->encode(text, true, false).value();
   for (auto _ : state) {
-    plm::text::decoder dec(*v.tok);
+    plm::text::decoder dec(*tok);
     size_t n = 0;
     for (const int32_t id : ids) n += dec.feed(id).size();
     n += dec.flush().size();
