@@ -157,7 +157,7 @@ TEST_CASE("typed accessors: exact type required, errors name key, expected and f
   w.set_u32("k.u32", 7);
   w.set_f32("k.f32", 1.5f);
   w.set_array<int32_t>("k.arr", {1, 2});
-  w.set_string_array("k.strs", std::vector<std::string>{"x"});
+  w.set_string_array("k.strs", {"x"});
   auto bytes = w.write_memory();
   REQUIRE(bytes);
   auto f = gguf::file::from_memory(bytes->data(), bytes->size());

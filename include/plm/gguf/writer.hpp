@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -88,6 +89,10 @@ class writer {
   }
   void set_string_array(std::string_view key, const std::vector<std::string>& v) { set_strings(key, v); }
   void set_string_array(std::string_view key, const std::vector<std::string_view>& v) { set_strings(key, v); }
+  /// set_string_array("k", {"a", "b"}) (would be ambiguous between the two vector forms).
+  void set_string_array(std::string_view key, std::initializer_list<std::string_view> v) {
+    set_strings(key, std::vector<std::string_view>(v));
+  }
 
   bool has(std::string_view key) const noexcept { return find_kv(key) != nullptr; }
   /// Removes a key; false if absent.
