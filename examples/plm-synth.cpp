@@ -143,6 +143,11 @@ int main(int argc, char** argv) {
   }
   if (out.empty()) fail_usage("missing -o OUT.gguf");
   if (auto r = plm::synth::validate(o); !r) fail_usage(r.error().message());
+  if (!o.tokenizer_json.empty()) {
+    std::FILE* tj = std::fopen(o.tokenizer_json.c_str(), "rb");
+    if (!tj) fail_usage("--tokenizer-json: cannot open '" + o.tokenizer_json + "': " + std::strerror(errno));
+    std::fclose(tj);
+  }
 
   const bool show = progress_mode == 1 || (progress_mode == -1 && ::isatty(2));
   int last_pct = -1;
@@ -165,7 +170,8 @@ int main(int argc, char** argv) {
   if (show) std::fprintf(stderr, "\n");
   if (!r) {
     std::fprintf(stderr, "plm-synth: %s\n", r.error().to_string().c_str());
-    return r.error().kind() == plm::errc::invalid_argument ? 2 : 1;
+    // Writing failed (1), or the options or the tokenizer file were unusable (2).
+    return r.error().kind() == plm::errc::io_error ? 1 : 2;
   }
   const auto s = plm::synth::summarize(plm::synth::plan_tensors(o));
   uint64_t file_bytes = 0;
