@@ -50,6 +50,15 @@ inline uint64_t hash_bytes(const char* p, size_t n) noexcept {
   return h;
 }
 
+// Read hint for a table slot that is about to be probed.
+inline void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 inline uint64_t hash_pair(uint64_t key) noexcept {
   key *= 0x9E3779B97F4A7C15ull;
   return key ^ (key >> 31);
@@ -256,7 +265,7 @@ result<vocab> vocab::build(const Tokens& tokens, const std::vector<int32_t>& typ
       for (size_t k = 0; k < count; ++k) {
         const std::string_view t = v.text(static_cast<int32_t>(base + k));
         hashes[k] = detail::hash_bytes(t.data(), t.size());
-        __builtin_prefetch(&v.text_table_[hashes[k] & mask]);
+        detail::prefetch(&v.text_table_[hashes[k] & mask]);
       }
       for (size_t k = 0; k < count; ++k) v.insert_text(static_cast<int32_t>(base + k), hashes[k]);
     }
@@ -355,8 +364,8 @@ result<vocab> vocab::build(const Tokens& tokens, const std::vector<int32_t>& typ
       p.r = m.substr(sp + 1);
       p.hl = detail::hash_bytes(p.l.data(), p.l.size());
       p.hr = detail::hash_bytes(p.r.data(), p.r.size());
-      __builtin_prefetch(&v.text_table_[p.hl & text_mask]);
-      __builtin_prefetch(&v.text_table_[p.hr & text_mask]);
+      detail::prefetch(&v.text_table_[p.hl & text_mask]);
+      detail::prefetch(&v.text_table_[p.hr & text_mask]);
     }
     for (size_t k = 0; k < count; ++k) {
       const size_t r = base + k;
@@ -380,7 +389,7 @@ result<vocab> vocab::build(const Tokens& tokens, const std::vector<int32_t>& typ
       }
       p.key = (uint64_t(uint32_t(li)) << 32) | uint32_t(ri);
       p.id = id;
-      __builtin_prefetch(&v.merges_[detail::hash_pair(p.key) & merge_mask]);
+      detail::prefetch(&v.merges_[detail::hash_pair(p.key) & merge_mask]);
     }
     for (size_t k = 0; k < count; ++k) {
       const parsed& p = part[k];
