@@ -26,3 +26,8 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
+
+# GCC 12's aarch64 vectorizer crashes (ICE in vect_transform_reduction) on some
+# fmax reductions at -O3, e.g. in tests/test_quant_quantize.cpp. -O2 avoids it;
+# plm's hot loops are explicit SIMD and do not rely on -O3 auto-vectorization.
+set(CMAKE_CXX_FLAGS_RELEASE "-O2 -DNDEBUG" CACHE STRING "Flags used by the CXX compiler during RELEASE builds.")

@@ -24,6 +24,8 @@
 #include "plm/quant/blocks.hpp"
 #include "plm/quant/dequantize.hpp"
 #include "plm/quant/half.hpp"
+#include "plm/quant/quantize.hpp"
+#include "plm/quant/traits.hpp"
 
 // kernels (each usable on its own)
 #include "plm/kernels/activation.hpp"
@@ -39,3 +41,11 @@
 #include "plm/sample/sampler.hpp"
 #include "plm/text/chat.hpp"
 #include "plm/text/tokenizer.hpp"
+
+// model and engine: load a model, run sessions, evaluate
+#include "plm/model/forward.hpp"
+#include "plm/model/hparams.hpp"
+#include "plm/model/linear.hpp"
+#include "plm/model/weights.hpp"
+#include "plm/engine/engine.hpp"
+#include "plm/engine/perplexity.hpp"
