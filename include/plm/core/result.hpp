@@ -109,10 +109,11 @@ class [[nodiscard]] result {
 
   T& value() & { return storage_.value; }
   const T& value() const& { return storage_.value; }
-  T&& value() && { return std::move(storage_.value); }
+  // Rvalue access returns by value so `for (auto x : *f())` cannot dangle.
+  T value() && { return std::move(storage_.value); }
   T& operator*() & { return storage_.value; }
   const T& operator*() const& { return storage_.value; }
-  T&& operator*() && { return std::move(storage_.value); }
+  T operator*() && { return std::move(storage_.value); }
   T* operator->() { return &storage_.value; }
   const T* operator->() const { return &storage_.value; }
 
