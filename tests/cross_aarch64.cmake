@@ -18,14 +18,7 @@ if(NOT PLM_JOBS)
   set(PLM_JOBS 2)
 endif()
 
-function(run_step what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${what} failed (${rc}):\n${out}\n${err}")
-  endif()
-  message(STATUS "${what}: ok")
-  set(step_output "${out}" PARENT_SCOPE)
-endfunction()
+include("${CMAKE_CURRENT_LIST_DIR}/script_steps.cmake")
 
 run_step("configure aarch64 (${PLM_ISA})" "${CMAKE_COMMAND}" -S "${PLM_SOURCE_DIR}" -B "${PLM_WORK_DIR}"
   "-DCMAKE_TOOLCHAIN_FILE=${PLM_SOURCE_DIR}/cmake/toolchains/aarch64-linux-gnu.cmake"

@@ -70,6 +70,16 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// One step of a spin-wait. Mostly a pause hint; every 64th step yields the
+// CPU, because when there are more runnable threads than cores (a loaded
+// machine, or more pool threads than cores) the thread we wait for may be
+// queued behind us on this very core, and pure spinning would hold it off
+// for a whole scheduler time slice.
+inline void spin_pause(uint32_t i) noexcept {
+  if ((i & 63u) == 63u) std::this_thread::yield();
+  else cpu_relax();
+}
+
 // Which pool job the current thread is executing, so that a parallel_for
 // issued from inside a task runs inline on that thread instead of deadlocking.
 struct pool_thread_state {
@@ -131,7 +141,7 @@ struct pool_shared {
     for (uint32_t i = 0; i < spin_iterations; ++i) {
       const uint64_t g = generation.load(std::memory_order_acquire);
       if (g != seen) return g;
-      cpu_relax();
+      spin_pause(i);
     }
     // seq_cst increment pairs with the caller's seq_cst generation bump: either
     // we see the new generation below, or the caller sees us sleeping and
@@ -175,7 +185,7 @@ struct pool_shared {
   void wait_done() {
     for (uint32_t i = 0; i < spin_iterations; ++i) {
       if (pending.load(std::memory_order_acquire) == 0) return;
-      cpu_relax();
+      spin_pause(i);
     }
     caller_sleeping.store(true, std::memory_order_seq_cst);
     {
