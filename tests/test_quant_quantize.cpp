@@ -200,6 +200,23 @@ TEST_CASE("q4_0 / q8_0 / q8_K give the quants the formulas predict") {
   }
 }
 
+TEST_CASE("round_away_i8 is roundf saturated to [-127, 127]") {
+  rng r(4242);
+  std::vector<float> vs;
+  for (int k = -600; k <= 600; ++k) vs.push_back(static_cast<float>(k) * 0.25f);  // every tie
+  for (int k = 0; k < 10000; ++k) vs.push_back(static_cast<float>(300 * (r.uniform() - 0.5)));
+  vs.push_back(std::nextafter(0.5f, 0.0f));
+  vs.push_back(std::nextafter(-0.5f, 0.0f));
+  vs.push_back(1e30f);
+  vs.push_back(-1e30f);
+  for (float v : vs) {
+    const float want = std::fmin(127.f, std::fmax(-127.f, std::round(v)));
+    INFO(v);
+    REQUIRE(plm::quant::detail::round_away_i8(v) == static_cast<int>(want));
+  }
+  CHECK(plm::quant::detail::round_away_i8(std::numeric_limits<float>::quiet_NaN()) == -127);
+}
+
 TEST_CASE("symmetric types are idempotent: quantizing a decoded row decodes to the same row") {
   for (dtype t : {dtype::q4_0, dtype::q5_0, dtype::q8_0}) {
     rng r(static_cast<uint64_t>(t) + 5);

@@ -331,15 +331,41 @@ inline void fill_nan(float* y, int64_t count) noexcept {
   for (int64_t i = 0; i < count; ++i) y[i] = std::numeric_limits<float>::quiet_NaN();
 }
 
+/// Software prefetch distance of the row loops, in bytes of weights. The
+/// quantized kernels do enough work per byte that the hardware prefetcher
+/// falls behind (measured: q4_K 2048x8192 from DRAM 7.4 -> 11.4 GB/s on one
+/// core); the f32 stream is faster without it.
+inline constexpr size_t prefetch_bytes = 4096;
+
+/// Rows ahead to prefetch for W (0: none).
+inline int64_t prefetch_rows(const tensor_view& W) noexcept {
+  const size_t rb = W.row_bytes();
+  if (block_size(W.type) == 1 || rb == 0) return 0;
+  return static_cast<int64_t>((prefetch_bytes + rb - 1) / rb);
+}
+inline void prefetch_row(const tensor_view& W, int64_t r) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  const char* p = reinterpret_cast<const char*>(W.row(r));
+  const size_t rb = W.row_bytes();
+  for (size_t o = 0; o < rb; o += 64) __builtin_prefetch(p + o, 0, 3);
+#else
+  (void)W;
+  (void)r;
+#endif
+}
+
 // Row loops shared by the reference and the dispatching kernels.
 inline void matvec_rows(vec_dot_fn dot, const tensor_view& W, const void* x, float* y, int64_t r0, int64_t r1) noexcept {
   if (!dot) return fill_nan(y, r1 - r0);
-  const int64_t n = W.ne[0];
-  for (int64_t r = r0; r < r1; ++r) y[r - r0] = dot(n, W.row(r), x);
+  const int64_t n = W.ne[0], ahead = prefetch_rows(W);
+  for (int64_t r = r0; r < r1; ++r) {
+    if (ahead > 0 && r + ahead < r1) prefetch_row(W, r + ahead);
+    y[r - r0] = dot(n, W.row(r), x);
+  }
 }
 inline void matmul_rows(vec_dot_fn dot, const tensor_view& W, const void* X, int64_t n_tok, float* Y, int64_t ldy,
                         int64_t r0, int64_t r1) noexcept {
-  const int64_t n = W.ne[0];
+  const int64_t n = W.ne[0], ahead = prefetch_rows(W);
   const size_t stride = activation_bytes(W.type, n);
   if (!dot) {
     for (int64_t t = 0; t < n_tok; ++t) fill_nan(Y + t * ldy, r1 - r0);
@@ -349,6 +375,7 @@ inline void matmul_rows(vec_dot_fn dot, const tensor_view& W, const void* X, int
   for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
     const int64_t t1 = t0 + tile < n_tok ? t0 + tile : n_tok;
     for (int64_t r = r0; r < r1; ++r) {
+      if (ahead > 0 && r + ahead < r1) prefetch_row(W, r + ahead);
       const uint8_t* row = W.row(r);
       for (int64_t t = t0; t < t1; ++t)
         Y[t * ldy + (r - r0)] = dot(n, row, static_cast<const uint8_t*>(X) + static_cast<size_t>(t) * stride);
