@@ -1,7 +1,9 @@
-// plm/plm.hpp - the one include a user needs: every public plm header.
+// plm/plm.hpp - the one include a user needs: plm's whole public API.
 //
 // Only includes, in layer order (core first). Include narrower headers (e.g.
 // <plm/gguf/reader.hpp>) to keep compile times down when only a part is used.
+// Not included: scalar references kept for tests (kernels/matvec_ref.hpp),
+// ISA-specific internals (kernels/arch/) and model-making tools (synth/).
 #pragma once
 
 #include "plm/version.hpp"
@@ -30,6 +32,7 @@
 // kernels (each usable on its own)
 #include "plm/kernels/activation.hpp"
 #include "plm/kernels/attention.hpp"
+#include "plm/kernels/matvec.hpp"
 #include "plm/kernels/norm.hpp"
 #include "plm/kernels/rope.hpp"
 #include "plm/kernels/softmax.hpp"
@@ -48,4 +51,5 @@
 #include "plm/model/linear.hpp"
 #include "plm/model/weights.hpp"
 #include "plm/engine/engine.hpp"
+#include "plm/engine/generate.hpp"
 #include "plm/engine/perplexity.hpp"
