@@ -478,6 +478,21 @@ TEST_CASE("q4_K / q5_K known answers: scale unpacking for sub-blocks j<4 and j>=
   }
 }
 
+TEST_CASE("unpack_scales_mins_k4 (word-wise) agrees with unpack_scale_min_k4 on random bytes") {
+  rng r(77);
+  for (int it = 0; it < 2000; ++it) {
+    uint8_t q[12], out[16];
+    for (auto& v : q) v = static_cast<uint8_t>(r.next());
+    plm::quant::unpack_scales_mins_k4(q, out);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      plm::quant::unpack_scale_min_k4(j, q, sc, m);
+      REQUIRE(out[j] == sc);
+      REQUIRE(out[8 + j] == m);
+    }
+  }
+}
+
 TEST_CASE("q6_K known answers: ql halves, qh 2-bit fields, signed 8-bit scales") {
   // Layout: ql[128] @0, qh[64] @128, scales[16] @192, d @208.
   // Literal: element 200 = half 1, k = 2 (elements 192..223), l = 8: high nibble of

@@ -20,6 +20,7 @@
 
 #include "plm/core/dtype.hpp"
 #include "plm/core/tensor.hpp"
+#include "plm/kernels/arch/neon.hpp"
 #include "plm/kernels/arch/x86_avx2.hpp"
 #include "plm/kernels/matvec_ref.hpp"
 #include "plm/kernels/vec.hpp"
@@ -44,6 +45,14 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
     case dtype::q4_k: return arch::x86::vec_dot_q4_k_q8_k;
     case dtype::q5_k: return arch::x86::vec_dot_q5_k_q8_k;
     case dtype::q6_k: return arch::x86::vec_dot_q6_k_q8_k;
+#elif PLM_DETAIL_NEON
+    case dtype::f16: return arch::neon::vec_dot_f16;
+    case dtype::bf16: return arch::neon::vec_dot_bf16;
+    case dtype::q4_0: return arch::neon::vec_dot_q4_0_q8_0;
+    case dtype::q8_0: return arch::neon::vec_dot_q8_0_q8_0;
+    case dtype::q4_k: return arch::neon::vec_dot_q4_k_q8_k;
+    case dtype::q5_k: return arch::neon::vec_dot_q5_k_q8_k;
+    case dtype::q6_k: return arch::neon::vec_dot_q6_k_q8_k;
 #endif
     default: return ref::vec_dot_for(wt);
   }
@@ -57,6 +66,10 @@ inline const char* kernel_isa() noexcept {
   return "avx512-vnni";
 #elif PLM_DETAIL_X86_AVX2
   return "avx2";
+#elif PLM_DETAIL_NEON && defined(__ARM_FEATURE_DOTPROD)
+  return "neon-dotprod";
+#elif PLM_DETAIL_NEON
+  return "neon";
 #else
   return "scalar";
 #endif

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "plm/core/dtype.hpp"
 
@@ -140,6 +141,22 @@ inline void unpack_scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m
     sc = static_cast<uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
     m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
   }
+}
+
+/// All eight (scale, min) pairs of a q4_K / q5_K block at once, as bytes
+/// out[0..7] = scales, out[8..15] = mins: the same unpacking as
+/// unpack_scale_min_k4 done on 32-bit words (four bytes per operation).
+inline void unpack_scales_mins_k4(const uint8_t* q, uint8_t* out) noexcept {
+  uint32_t u[3];
+  std::memcpy(u, q, 12);  // little-endian words: byte i of the block is bits 8*(i%4) of u[i/4]
+  const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+  const uint32_t w[4] = {
+      u[0] & lo6,                                    // scales 0..3: bytes 0..3, low 6 bits
+      (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4),     // scales 4..7: nibbles of bytes 8..11, top bits of 0..3
+      u[1] & lo6,                                    // mins 0..3: bytes 4..7, low 6 bits
+      ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4),  // mins 4..7: high nibbles of 8..11, top bits of 4..7
+  };
+  std::memcpy(out, w, 16);
 }
 
 /// 6-bit scale j (0..15) of a q3_K block, still biased by 32: low nibble from

@@ -73,43 +73,40 @@ inline __m256i load32(const void* p) noexcept { return _mm256_loadu_si256(static
 
 // --- float weights ----------------------------------------------------------
 
-inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept {
-  const uint16_t* wh = static_cast<const uint16_t*>(w);
-  const float* x = static_cast<const float*>(a);
+/// Four-accumulator f32 dot where load8(i) yields weights i..i+7 as f32 and at(i) one weight.
+template <class Load8, class At>
+inline float dot_float_row(int64_t n, const float* x, Load8 load8, At at) noexcept {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  auto h8 = [&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i))); };
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps(h8(i), _mm256_loadu_ps(x + i), s0);
-    s1 = _mm256_fmadd_ps(h8(i + 8), _mm256_loadu_ps(x + i + 8), s1);
-    s2 = _mm256_fmadd_ps(h8(i + 16), _mm256_loadu_ps(x + i + 16), s2);
-    s3 = _mm256_fmadd_ps(h8(i + 24), _mm256_loadu_ps(x + i + 24), s3);
+    s0 = _mm256_fmadd_ps(load8(i), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(load8(i + 8), _mm256_loadu_ps(x + i + 8), s1);
+    s2 = _mm256_fmadd_ps(load8(i + 16), _mm256_loadu_ps(x + i + 16), s2);
+    s3 = _mm256_fmadd_ps(load8(i + 24), _mm256_loadu_ps(x + i + 24), s3);
   }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(h8(i), _mm256_loadu_ps(x + i), s0);
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load8(i), _mm256_loadu_ps(x + i), s0);
   float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; ++i) s += fp16_to_fp32(wh[i]) * x[i];
+  for (; i < n; ++i) s += at(i) * x[i];
   return s;
+}
+
+inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept {
+  const uint16_t* wh = static_cast<const uint16_t*>(w);
+  return dot_float_row(
+      n, static_cast<const float*>(a),
+      [&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i))); },
+      [&](int64_t i) { return fp16_to_fp32(wh[i]); });
 }
 
 inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept {
   const uint16_t* wh = static_cast<const uint16_t*>(w);
-  const float* x = static_cast<const float*>(a);
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  auto b8 = [&](int64_t i) {  // bf16 is the top half of an f32
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-  };
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps(b8(i), _mm256_loadu_ps(x + i), s0);
-    s1 = _mm256_fmadd_ps(b8(i + 8), _mm256_loadu_ps(x + i + 8), s1);
-    s2 = _mm256_fmadd_ps(b8(i + 16), _mm256_loadu_ps(x + i + 16), s2);
-    s3 = _mm256_fmadd_ps(b8(i + 24), _mm256_loadu_ps(x + i + 24), s3);
-  }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(b8(i), _mm256_loadu_ps(x + i), s0);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; ++i) s += bf16_to_fp32(wh[i]) * x[i];
-  return s;
+  return dot_float_row(
+      n, static_cast<const float*>(a),
+      [&](int64_t i) {  // bf16 is the top half of an f32
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+      },
+      [&](int64_t i) { return bf16_to_fp32(wh[i]); });
 }
 
 // --- 32-element blocks x q8_0 -------------------------------------------------
@@ -153,25 +150,13 @@ inline float vec_dot_q4_0_q8_0(int64_t n, const void* w, const void* a) noexcept
 
 // --- k-quants x q8_K ------------------------------------------------------------
 
-/// The 8 (scale, min) pairs of a q4_K / q5_K block as bytes: sc[0..7], m[0..7].
-inline void unpack_scales_k4(const uint8_t* q, uint8_t* sc_m) noexcept {
-  uint32_t u[3];
-  std::memcpy(u, q, 12);
-  const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
-  const uint32_t sc_lo = u[0] & lo6, m_lo = u[1] & lo6;
-  const uint32_t sc_hi = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);
-  const uint32_t out[4] = {sc_lo, sc_hi, m_lo, m_hi};
-  std::memcpy(sc_m, out, 16);
-}
-
 /// Shared by q4_K and q5_K: `quants(c, lo, hi)` yields the 32 + 32 unsigned quants of chunk c.
 template <class Block, class Quants>
 inline float vec_dot_k4(int64_t n, const Block* x, const quant::block_q8_k* y, Quants quants) noexcept {
   __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / quant::qk_k; ++b) {
     alignas(16) uint8_t sc_m[16];
-    unpack_scales_k4(x[b].scales, sc_m);
+    quant::unpack_scales_mins_k4(x[b].scales, sc_m);
     // mins: sum_j m_j (bsum_2j + bsum_2j+1) via one madd against [m0 m0 m1 m1 ...].
     const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc_m + 8));
     const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
