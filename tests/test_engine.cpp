@@ -59,8 +59,9 @@ struct run_result {
 
 // Engine logits at every position: prefilled at once (logits_all) or fed token by token.
 run_result engine_logits(const plm::model& m, const std::vector<int32_t>& toks, plm::dtype cache, bool at_once,
-                         int64_t threads = 1, int64_t n_batch = 64) {
+                         int64_t threads = 1, int64_t n_batch = 64, float sparse_max_density = 0.4f) {
   plm::session_options o;
+  o.sparse_max_density = sparse_max_density;
   o.n_ctx = static_cast<int64_t>(toks.size()) + 8;
   o.cache_type = cache;
   o.n_threads = threads;
@@ -222,8 +223,10 @@ TEST_CASE("logits are bit-identical for 1, 2 and 3 threads") {
     std::vector<run_result> runs;
     for (int64_t th : {1, 2, 3}) {
       auto a = engine_logits(*m, toks, plm::dtype::f16, true, th, 16);   // chunked prefill
-      auto b = engine_logits(*m, toks, plm::dtype::f16, false, th, 16);  // decode steps (sparse FFN)
+      auto b = engine_logits(*m, toks, plm::dtype::f16, false, th, 16, 1.0f);  // decode steps, sparse FFN
+      auto c = engine_logits(*m, toks, plm::dtype::f16, false, th, 16, 0.0f);  // decode steps, dense FFN
       a.logits.insert(a.logits.end(), b.logits.begin(), b.logits.end());
+      a.logits.insert(a.logits.end(), c.logits.begin(), c.logits.end());
       runs.push_back(std::move(a));
     }
     CHECK(runs[0].logits == runs[1].logits);

@@ -199,3 +199,18 @@ TEST_CASE("latent attention equals an expanded double computation, any head grou
     }
   }
 }
+
+TEST_CASE("f16 row conversions are exact and round to nearest even, every size") {
+  for (int64_t n : odd_sizes) {
+    auto x = randv(n, 50, -70000.0f, 70000.0f);
+    x[0] = 1e-7f;  // subnormal in f16
+    std::vector<uint16_t> h(x.size());
+    std::vector<float> back(x.size());
+    k::f32_to_f16(x.data(), h.data(), n);
+    k::f16_to_f32(h.data(), back.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      CHECK(h[i] == plm::fp32_to_fp16(x[i]));
+      CHECK(back[i] == plm::fp16_to_fp32(h[i]));
+    }
+  }
+}

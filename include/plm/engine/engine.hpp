@@ -92,7 +92,11 @@ struct session_options {
   dtype cache_type = dtype::f16; ///< latent cache element type: f16 or f32
   int64_t n_batch = 64;          ///< tokens evaluated together in prefill
   bool logits_all = false;       ///< keep logits for every token of the last chunk (perplexity)
-  float sparse_max_density = 0.5f;  ///< decode: sparse down projection when ≤ this fraction of neurons is active
+  /// Decode uses the sparse down projection when at most this fraction of the FFN
+  /// neurons is active, else the dense matvec. 0.4: the measured crossover of the two
+  /// kernels for PLM-1.8B's Q8_0 down matrix on AVX-512 VNNI is ~43% active
+  /// (bench/RESULTS.md, "Engine (issue 3)"); 1 forces sparse, 0 dense.
+  float sparse_max_density = 0.4f;
 };
 
 /// Bytes a model + session need, computed before anything is allocated.

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "plm/core/dtype.hpp"
 #include "plm/kernels/softmax.hpp"

@@ -27,6 +27,7 @@
 // and the result is independent of the thread count.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -270,22 +271,20 @@ inline result<sparse_down> repack_down(const tensor_view& W, arena& mem) {
     return make_error(errc::out_of_memory, "tensor '" + std::string(W.name) + "': repack buffer too small");
   };
   switch (L.format) {
-    case sparse_down_format::f32: {
-      float* c = static_cast<float*>(mem.take(n * 4));
+    case sparse_down_format::f32: case sparse_down_format::f16: case sparse_down_format::bf16: {
+      // Plain transpose in the element's own type, in tiles of rows so that each
+      // neuron's output run is written contiguously (a column-at-a-time scatter
+      // would touch a new cache line per element).
+      const size_t es = L.format == sparse_down_format::f32 ? 4 : 2;
+      uint8_t* c = static_cast<uint8_t*>(mem.take(n * es));
       if (!c) return no_mem();
-      for (int64_t r = 0; r < n_out; ++r) {
-        const float* row = reinterpret_cast<const float*>(W.row(r));
-        for (int64_t j = 0; j < n_in; ++j) c[j * n_out + r] = row[j];
-      }
-      d.columns = c;
-      return d;
-    }
-    case sparse_down_format::f16: case sparse_down_format::bf16: {
-      uint16_t* c = static_cast<uint16_t*>(mem.take(n * 2));
-      if (!c) return no_mem();
-      for (int64_t r = 0; r < n_out; ++r) {
-        const uint8_t* row = W.row(r);
-        for (int64_t j = 0; j < n_in; ++j) std::memcpy(&c[j * n_out + r], row + 2 * j, 2);
+      constexpr int64_t tile = 64;
+      for (int64_t r0 = 0; r0 < n_out; r0 += tile) {
+        const int64_t r1 = std::min(n_out, r0 + tile);
+        for (int64_t j = 0; j < n_in; ++j)
+          for (int64_t r = r0; r < r1; ++r)
+            std::memcpy(c + (static_cast<size_t>(j) * static_cast<size_t>(n_out) + static_cast<size_t>(r)) * es,
+                        W.row(r) + static_cast<size_t>(j) * es, es);
       }
       d.columns = c;
       return d;
@@ -297,18 +296,26 @@ inline result<sparse_down> repack_down(const tensor_view& W, arena& mem) {
       float* B = L.offset ? static_cast<float*>(mem.take(ng * static_cast<size_t>(n_out) * 4)) : nullptr;
       if (!c || !A || (L.offset && !B)) return no_mem();
       const int64_t bs = block_size(W.type), bb = block_bytes(W.type), sub = bs / L.group;
+      // Rows are decomposed a tile at a time into [bs][tile] so that every neuron's
+      // run of outputs is written as one contiguous piece.
+      constexpr int64_t tile = 64;
       float bA[16], bB[16];
       int8_t bq[256];
-      for (int64_t r = 0; r < n_out; ++r) {
-        const uint8_t* row = W.row(r);
+      int8_t tq[256 * tile];
+      for (int64_t r0 = 0; r0 < n_out; r0 += tile) {
+        const int64_t r1 = std::min(n_out, r0 + tile), len = r1 - r0;
         for (int64_t blk = 0; blk < n_in / bs; ++blk) {
-          detail::decompose_block(W.type, row + blk * bb, bA, bB, bq);
-          for (int64_t s = 0; s < sub; ++s) {
-            const int64_t g = blk * sub + s;
-            A[g * n_out + r] = bA[s];
-            if (B) B[g * n_out + r] = bB[s];
+          for (int64_t r = r0; r < r1; ++r) {
+            detail::decompose_block(W.type, W.row(r) + blk * bb, bA, bB, bq);
+            for (int64_t s2 = 0; s2 < sub; ++s2) {
+              const int64_t g = blk * sub + s2;
+              A[g * n_out + r] = bA[s2];
+              if (B) B[g * n_out + r] = bB[s2];
+            }
+            for (int64_t k = 0; k < bs; ++k) tq[k * tile + (r - r0)] = bq[k];
           }
-          for (int64_t k = 0; k < bs; ++k) c[(blk * bs + k) * n_out + r] = bq[k];
+          for (int64_t k = 0; k < bs; ++k)
+            std::memcpy(c + (blk * bs + k) * n_out + r0, tq + k * tile, static_cast<size_t>(len));
         }
       }
       d.columns = c;

@@ -16,6 +16,14 @@
 
 #include "plm/quant/half.hpp"
 
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#define PLM_DETAIL_VEC_F16C 1
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define PLM_DETAIL_VEC_NEON_F16 1
+#endif
+
 namespace plm::kernels {
 
 namespace detail {
@@ -118,12 +126,28 @@ inline void add(const float* x, float* y, int64_t n) noexcept {
 }
 
 /// f16 bits -> f32 for n values (exact). Used to read f16 cache rows and weights.
+/// xsimd 8 has no f16 batches, so the hardware conversions (F16C, AArch64 fcvtl)
+/// are used directly when compiled in; they are exact, like the scalar path.
 inline void f16_to_f32(const uint16_t* src, float* dst, int64_t n) noexcept {
-  for (int64_t i = 0; i < n; ++i) dst[i] = detail::half_bits_to_float(src[i]);
+  int64_t i = 0;
+#if defined(PLM_DETAIL_VEC_F16C)
+  for (; i < n - n % 8; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+#elif defined(PLM_DETAIL_VEC_NEON_F16)
+  for (; i < n - n % 4; i += 4) vst1q_f32(dst + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(src + i))));
+#endif
+  for (; i < n; ++i) dst[i] = detail::half_bits_to_float(src[i]);
 }
 /// f32 -> f16 bits, round to nearest even.
 inline void f32_to_f16(const float* src, uint16_t* dst, int64_t n) noexcept {
-  for (int64_t i = 0; i < n; ++i) dst[i] = detail::float_to_half_bits(src[i]);
+  int64_t i = 0;
+#if defined(PLM_DETAIL_VEC_F16C)
+  for (; i < n - n % 8; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#elif defined(PLM_DETAIL_VEC_NEON_F16)
+  for (; i < n - n % 4; i += 4) vst1_u16(dst + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(src + i))));
+#endif
+  for (; i < n; ++i) dst[i] = detail::float_to_half_bits(src[i]);
 }
 
 }  // namespace plm::kernels

@@ -42,7 +42,7 @@ struct forward_config {
   int64_t n_threads = 1;      ///< thread-pool size (per-thread attention scratch)
   dtype cache_type = dtype::f16;
   bool logits_all = false;    ///< keep logits of every token of the last chunk, not only the last
-  float sparse_max_density = 0.5f;  ///< decode uses the sparse down projection when active/n_ff ≤ this
+  float sparse_max_density = 0.4f;  ///< decode uses the sparse down projection when active/n_ff ≤ this
 };
 
 /// Pointers into the context's block. Shapes in comments.
