@@ -22,6 +22,7 @@
 #include "plm/core/tensor.hpp"
 #include "plm/kernels/arch/neon.hpp"
 #include "plm/kernels/arch/x86_avx2.hpp"
+#include "plm/kernels/arch/x86_avx512.hpp"
 #include "plm/kernels/matvec_ref.hpp"
 #include "plm/kernels/vec.hpp"
 
@@ -35,6 +36,11 @@ inline float vec_dot_f32_simd(int64_t n, const void* w, const void* a) noexcept 
 
 /// The fastest row dot compiled in for weight type wt (nullptr if unsupported).
 inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
+#if PLM_DETAIL_X86_AVX512
+  namespace wide = arch::x86_512;  // 512-bit kernels where they are faster (see x86_avx512.hpp)
+#elif PLM_DETAIL_X86_AVX2
+  namespace wide = arch::x86;
+#endif
   switch (wt) {
     case dtype::f32: return vec_dot_f32_simd;
 #if PLM_DETAIL_X86_AVX2
@@ -44,7 +50,7 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
     case dtype::q8_0: return arch::x86::vec_dot_q8_0_q8_0;
     case dtype::q4_k: return arch::x86::vec_dot_q4_k_q8_k;
     case dtype::q5_k: return arch::x86::vec_dot_q5_k_q8_k;
-    case dtype::q6_k: return arch::x86::vec_dot_q6_k_q8_k;
+    case dtype::q6_k: return wide::vec_dot_q6_k_q8_k;
 #elif PLM_DETAIL_NEON
     case dtype::f16: return arch::neon::vec_dot_f16;
     case dtype::bf16: return arch::neon::vec_dot_bf16;
@@ -62,7 +68,7 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
 
 /// Which code path is compiled in: "scalar", "avx2", "avx512-vnni", "neon", "neon-dotprod".
 inline const char* kernel_isa() noexcept {
-#if PLM_DETAIL_X86_AVX2 && PLM_DETAIL_X86_VNNI && defined(__AVX512VNNI__)
+#if PLM_DETAIL_X86_AVX512
   return "avx512-vnni";
 #elif PLM_DETAIL_X86_AVX2
   return "avx2";

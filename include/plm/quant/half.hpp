@@ -92,7 +92,8 @@ inline float fp16_to_fp32(uint16_t h) noexcept {
 /// f32 -> IEEE binary16 bits, round to nearest even (overflow -> inf, NaN -> quiet NaN).
 inline uint16_t fp32_to_fp16(float f) noexcept {
 #if defined(__F16C__)
-  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  // _mm_cvtps_ph, not the _cvtss_sh macro: clang's expands to a C99 compound literal.
+  return static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
 #else
   return detail::fp32_to_fp16_portable(f);
 #endif

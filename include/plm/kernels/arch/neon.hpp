@@ -108,9 +108,9 @@ inline float vec_dot_q4_0_q8_0(int64_t n, const void* w, const void* a) noexcept
 // --- k-quants x q8_K ------------------------------------------------------------
 
 /// sum_j m_j (bsum_2j + bsum_2j+1) for the 8 mins of a q4_K / q5_K block.
-inline int32_t mins_dot_bsums(const uint8_t* mins8, const int16_t* bsums) noexcept {
+inline int32_t mins_dot_bsums(uint8x8_t mins8, const int16_t* bsums) noexcept {
   const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));  // |pair| <= 2*16*127
-  const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mins8)));
+  const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(mins8));
   const int32x4_t p = vmull_s16(vget_low_s16(pairs), vget_low_s16(m));
   return vaddvq_s32(vmlal_high_s16(p, pairs, m));
 }
@@ -120,9 +120,12 @@ template <class Block, class Quants>
 inline float vec_dot_k4(int64_t n, const Block* x, const quant::block_q8_k* y, Quants quants) noexcept {
   float s = 0;
   for (int64_t b = 0; b < n / quant::qk_k; ++b) {
-    uint8_t sc_m[16];
-    quant::unpack_scales_mins_k4(x[b].scales, sc_m);
-    const int32_t msum = mins_dot_bsums(sc_m + 8, y[b].bsums);
+    uint32_t w4[4];
+    quant::unpack_scales_mins_k4_words(x[b].scales, w4);
+    const uint8x16_t scm = vreinterpretq_u8_u32(vld1q_u32(w4));
+    uint8_t sc_m[8];
+    std::memcpy(sc_m, w4, 8);
+    const int32_t msum = mins_dot_bsums(vget_high_u8(scm), y[b].bsums);
     int32x4_t acc = vdupq_n_s32(0);  // sub-block sums times their scales, 4 lanes
     for (int c = 0; c < 4; ++c) {
       int8x16_t lo[2], hi[2];

@@ -155,10 +155,12 @@ template <class Block, class Quants>
 inline float vec_dot_k4(int64_t n, const Block* x, const quant::block_q8_k* y, Quants quants) noexcept {
   __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / quant::qk_k; ++b) {
-    alignas(16) uint8_t sc_m[16];
-    quant::unpack_scales_mins_k4(x[b].scales, sc_m);
+    uint32_t w4[4];
+    quant::unpack_scales_mins_k4_words(x[b].scales, w4);
+    uint8_t sc[8];  // byte reads of single word stores forward fine
+    std::memcpy(sc, w4, 8);
     // mins: sum_j m_j (bsum_2j + bsum_2j+1) via one madd against [m0 m0 m1 m1 ...].
-    const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc_m + 8));
+    const __m128i m8 = _mm_set_epi32(0, 0, static_cast<int>(w4[3]), static_cast<int>(w4[2]));
     const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
     const __m256i msum = _mm256_madd_epi16(load32(y[b].bsums), m16);
     __m256i isum = _mm256_setzero_si256();
@@ -167,8 +169,8 @@ inline float vec_dot_k4(int64_t n, const Block* x, const quant::block_q8_k* y, Q
       quants(b, c, lo, hi);
       const __m256i plo = _mm256_maddubs_epi16(lo, load32(y[b].qs + 64 * c));
       const __m256i phi = _mm256_maddubs_epi16(hi, load32(y[b].qs + 64 * c + 32));
-      isum = dot_i16(isum, plo, _mm256_set1_epi16(sc_m[2 * c]));
-      isum = dot_i16(isum, phi, _mm256_set1_epi16(sc_m[2 * c + 1]));
+      isum = dot_i16(isum, plo, _mm256_set1_epi16(sc[2 * c]));
+      isum = dot_i16(isum, phi, _mm256_set1_epi16(sc[2 * c + 1]));
     }
     const float d = fp16_to_fp32(x[b].d) * y[b].d, dmin = fp16_to_fp32(x[b].dmin) * y[b].d;
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
