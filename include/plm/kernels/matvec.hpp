@@ -46,6 +46,8 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
 #if PLM_DETAIL_X86_AVX2
     case dtype::f16: return arch::x86::vec_dot_f16;
     case dtype::bf16: return arch::x86::vec_dot_bf16;
+    case dtype::q2_k: return arch::x86::vec_dot_q2_k_q8_k;
+    case dtype::q3_k: return arch::x86::vec_dot_q3_k_q8_k;
     case dtype::q4_0: return arch::x86::vec_dot_q4_0_q8_0;
     case dtype::q8_0: return arch::x86::vec_dot_q8_0_q8_0;
     case dtype::q4_k: return arch::x86::vec_dot_q4_k_q8_k;
@@ -54,6 +56,8 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
 #elif PLM_DETAIL_NEON
     case dtype::f16: return arch::neon::vec_dot_f16;
     case dtype::bf16: return arch::neon::vec_dot_bf16;
+    case dtype::q2_k: return arch::neon::vec_dot_q2_k_q8_k;
+    case dtype::q3_k: return arch::neon::vec_dot_q3_k_q8_k;
     case dtype::q4_0: return arch::neon::vec_dot_q4_0_q8_0;
     case dtype::q8_0: return arch::neon::vec_dot_q8_0_q8_0;
     case dtype::q4_k: return arch::neon::vec_dot_q4_k_q8_k;

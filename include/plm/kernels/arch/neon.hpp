@@ -173,6 +173,15 @@ inline float vec_dot_q5_k_q8_k(int64_t n, const void* w, const void* a) noexcept
   });
 }
 
+/// sum_j sc_j * bsum_j over the 16 sub-blocks of a q8_K block (sc as int16).
+inline int32_t scales_dot_bsums(int8x16_t sc, const int16_t* bsums) noexcept {
+  const int16x8_t lo = vmovl_s8(vget_low_s8(sc)), hi = vmovl_high_s8(sc);
+  int32x4_t p = vmull_s16(vget_low_s16(lo), vld1_s16(bsums));
+  p = vmlal_high_s16(p, lo, vld1q_s16(bsums));
+  p = vmlal_s16(p, vget_low_s16(hi), vld1_s16(bsums + 8));
+  return vaddvq_s32(vmlal_high_s16(p, hi, vld1q_s16(bsums + 8)));
+}
+
 inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
   const auto* x = static_cast<const quant::block_q6_k*>(w);
   const auto* y = static_cast<const quant::block_q8_k*>(a);
@@ -180,12 +189,7 @@ inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept
   float s = 0;
   for (int64_t b = 0; b < n / quant::qk_k; ++b) {
     // The -32 offset of every quant: 32 * sum_j sc_j * bsum_j.
-    const int8x16_t sc = vld1q_s8(x[b].scales);
-    const int16x8_t sc_lo = vmovl_s8(vget_low_s8(sc)), sc_hi = vmovl_high_s8(sc);
-    int32x4_t off = vmull_s16(vget_low_s16(sc_lo), vld1_s16(y[b].bsums));
-    off = vmlal_high_s16(off, sc_lo, vld1q_s16(y[b].bsums));
-    off = vmlal_s16(off, vget_low_s16(sc_hi), vld1_s16(y[b].bsums + 8));
-    off = vmlal_high_s16(off, sc_hi, vld1q_s16(y[b].bsums + 8));
+    const int32_t off = scales_dot_bsums(vld1q_s8(x[b].scales), y[b].bsums);
     int32x4_t acc = vdupq_n_s32(0);
     for (int h = 0; h < 2; ++h) {
       for (int half = 0; half < 2; ++half) {  // elements l = 16*half .. 16*half+15 of each group
@@ -205,10 +209,64 @@ inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept
         }
       }
     }
-    const int32_t isum = vaddvq_s32(acc) - 32 * vaddvq_s32(off);
+    const int32_t isum = vaddvq_s32(acc) - 32 * off;
     s += fp16_to_fp32(x[b].d) * y[b].d * static_cast<float>(isum);
   }
   return s;
+}
+
+/// q2_K and q3_K: quants(b, h, s, half) yields the 16 unsigned quants of
+/// elements 128h + 32s + 16half + 0..15, which form exactly sub-block 8h+2s+half.
+template <class Quants>
+inline int32_t scaled_sum_k16(const int8_t* sc, const int8_t* q8, Quants quants) noexcept {
+  int32x4_t acc = vdupq_n_s32(0);
+  for (int h = 0; h < 2; ++h)
+    for (int s = 0; s < 4; ++s)
+      for (int half = 0; half < 2; ++half) {
+        const int32x4_t p = dot_s8(vdupq_n_s32(0), vreinterpretq_s8_u8(quants(h, s, half)),
+                                   load_s8(q8 + 128 * h + 32 * s + 16 * half));
+        acc = vmlaq_n_s32(acc, p, sc[8 * h + 2 * s + half]);
+      }
+  return vaddvq_s32(acc);
+}
+
+inline float vec_dot_q2_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q2_k*>(w);
+  const auto* y = static_cast<const quant::block_q8_k*>(a);
+  const uint8x16_t m2 = vdupq_n_u8(3), m4 = vdupq_n_u8(0x0f);
+  float sum = 0;
+  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+    const uint8x16_t sc = vld1q_u8(x[b].scales);
+    int8_t scales[16];
+    vst1q_s8(scales, vreinterpretq_s8_u8(vandq_u8(sc, m4)));
+    const int32_t msum = scales_dot_bsums(vreinterpretq_s8_u8(vshrq_n_u8(sc, 4)), y[b].bsums);
+    const int32_t isum = scaled_sum_k16(scales, y[b].qs, [&](int h, int s, int half) {
+      return vandq_u8(vshlq_u8(vld1q_u8(x[b].qs + 32 * h + 16 * half), vdupq_n_s8(static_cast<int8_t>(-2 * s))), m2);
+    });
+    sum += fp16_to_fp32(x[b].d) * y[b].d * static_cast<float>(isum) -
+           fp16_to_fp32(x[b].dmin) * y[b].d * static_cast<float>(msum);
+  }
+  return sum;
+}
+
+inline float vec_dot_q3_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q3_k*>(w);
+  const auto* y = static_cast<const quant::block_q8_k*>(a);
+  const uint8x16_t m2 = vdupq_n_u8(3), one = vdupq_n_u8(1);
+  float sum = 0;
+  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+    int8_t scales[16];
+    for (int j = 0; j < 16; ++j) scales[j] = static_cast<int8_t>(quant::unpack_scale_q3_k(j, x[b].scales) - 32);
+    // q3 + 4 = low 2 bits | high bit << 2 in [0, 7]; the -4 comes back through bsums.
+    const int32_t offs = scales_dot_bsums(vld1q_s8(scales), y[b].bsums);
+    const int32_t isum = scaled_sum_k16(scales, y[b].qs, [&](int h, int s, int half) {
+      const uint8x16_t lo = vandq_u8(vshlq_u8(vld1q_u8(x[b].qs + 32 * h + 16 * half), vdupq_n_s8(static_cast<int8_t>(-2 * s))), m2);
+      const uint8x16_t hb = vandq_u8(vshlq_u8(vld1q_u8(x[b].hmask + 16 * half), vdupq_n_s8(static_cast<int8_t>(-(4 * h + s)))), one);
+      return vorrq_u8(lo, vshlq_n_u8(hb, 2));
+    });
+    sum += fp16_to_fp32(x[b].d) * y[b].d * static_cast<float>(isum - 4 * offs);
+  }
+  return sum;
 }
 
 }  // namespace plm::kernels::arch::neon

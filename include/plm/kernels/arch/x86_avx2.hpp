@@ -240,6 +240,86 @@ inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept
   return hsum(acc);
 }
 
+/// int16 words [s_j x 8 | s_(j+1) x 8] from 16 int8 scales duplicated in both
+/// 128-bit lanes (sign-extended: each word is (s << 8 | s) >> 8, arithmetic).
+inline __m256i scale_pair_words(__m256i sc8x2, int j) noexcept {
+  const __m256i idx = _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(j + 1)), _mm_set1_epi8(static_cast<char>(j)));
+  return _mm256_srai_epi16(_mm256_shuffle_epi8(sc8x2, idx), 8);
+}
+
+/// q2_K and q3_K: 16 sub-blocks of 16; quants(b, h, s) yields the 32 unsigned
+/// quants of elements 128h + 32s + 0..31 (sub-blocks 8h+2s, 8h+2s+1), scales8(b)
+/// the 16 signed 8-bit sub-block scales. Returns sum_b d_b * sum_j sc_j sum q y
+/// minus sum_b dmin_b * sum_j (mins_j or offsets) * bsum_j as computed by `minus`.
+template <class Quants, class Scales, class Minus>
+inline float vec_dot_k16(int64_t n, const quant::block_q8_k* y, Quants quants, Scales scales8, Minus minus) noexcept {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+    const __m128i sc8 = scales8(b);
+    const __m256i sc8x2 = _mm256_broadcastsi128_si256(sc8);
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h)
+      for (int s = 0; s < 4; ++s) {
+        const __m256i p = _mm256_maddubs_epi16(quants(b, h, s), load32(y[b].qs + 128 * h + 32 * s));
+        isum = dot_i16(isum, p, scale_pair_words(sc8x2, 8 * h + 2 * s));
+      }
+    acc = minus(b, sc8, isum, acc);
+  }
+  return hsum(acc);
+}
+
+inline float vec_dot_q2_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q2_k*>(w);
+  const auto* y = static_cast<const quant::block_q8_k*>(a);
+  const __m256i m2 = _mm256_set1_epi8(3);
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  return vec_dot_k16(
+      n, y,
+      [&](int64_t b, int h, int s) {  // bits 2s..2s+1 of qs[32h + l]
+        return _mm256_and_si256(_mm256_srli_epi16(load32(x[b].qs + 32 * h), 2 * s), m2);
+      },
+      [&](int64_t b) {  // low nibbles: scales 0..15
+        return _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales)), m4);
+      },
+      [&](int64_t b, __m128i, __m256i isum, __m256 acc) {
+        // mins (high nibbles) times bsums: one madd.
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales)), 4), m4);
+        const __m256i msum = _mm256_madd_epi16(load32(y[b].bsums), _mm256_cvtepu8_epi16(mins));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(x[b].d) * y[b].d), _mm256_cvtepi32_ps(isum), acc);
+        return _mm256_fnmadd_ps(_mm256_set1_ps(fp16_to_fp32(x[b].dmin) * y[b].d), _mm256_cvtepi32_ps(msum), acc);
+      });
+}
+
+inline float vec_dot_q3_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  const auto* x = static_cast<const quant::block_q3_k*>(w);
+  const auto* y = static_cast<const quant::block_q8_k*>(a);
+  const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  return vec_dot_k16(
+      n, y,
+      [&](int64_t b, int h, int s) {
+        // q3 + 4 = low 2 bits | high bit << 2, in [0, 7]; the -4 is applied through bsums.
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(load32(x[b].qs + 32 * h), 2 * s), m2);
+        const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(load32(x[b].hmask), 4 * h + s), one);
+        return _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+      },
+      [&](int64_t b) {  // 6-bit scales - 32, as bytes
+        uint32_t u[3];
+        std::memcpy(u, x[b].scales, 12);
+        const uint32_t lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+        const __m128i s6 = _mm_set_epi32(static_cast<int>(((u[1] >> 4) & lo4) | (((u[2] >> 6) & lo2) << 4)),
+                                         static_cast<int>(((u[0] >> 4) & lo4) | (((u[2] >> 4) & lo2) << 4)),
+                                         static_cast<int>((u[1] & lo4) | (((u[2] >> 2) & lo2) << 4)),
+                                         static_cast<int>((u[0] & lo4) | ((u[2] & lo2) << 4)));
+        return _mm_sub_epi8(s6, _mm_set1_epi8(32));
+      },
+      [&](int64_t b, __m128i sc8, __m256i isum, __m256 acc) {
+        // The -4 offset: 4 * sum_j s_j * bsum_j.
+        const __m256i offs = _mm256_madd_epi16(load32(y[b].bsums), _mm256_cvtepi8_epi16(sc8));
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 2));
+        return _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(x[b].d) * y[b].d), _mm256_cvtepi32_ps(isum), acc);
+      });
+}
+
 }  // namespace plm::kernels::arch::x86
 
 #undef PLM_DETAIL_DPBUSD
