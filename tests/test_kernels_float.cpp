@@ -214,3 +214,19 @@ TEST_CASE("f16 row conversions are exact and round to nearest even, every size")
     }
   }
 }
+
+TEST_CASE("causal multi-query latent attention equals one call per query, bit for bit") {
+  const k::latent_attention_shape sh{32, 8, 0.2f};
+  const int64_t n_head = 4, n_q = 5, n_kv0 = 7;
+  const int64_t n_rows = n_kv0 + n_q - 1;
+  auto ql = randv(n_q * n_head * sh.d_latent, 60), qr = randv(n_q * n_head * 12, 61);  // rope parts strided by 12
+  auto rows = randv(n_rows * sh.row(), 62);
+  std::vector<float> multi(static_cast<size_t>(n_q * n_head * sh.d_latent)), single(multi.size());
+  std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv0, n_q));
+  k::latent_attention_causal(sh, n_q, ql.data(), n_head * sh.d_latent, qr.data(), n_head * 12, 12, rows.data(),
+                             plm::dtype::f32, n_kv0, multi.data(), n_head * sh.d_latent, 0, n_head, scratch.data());
+  for (int64_t i = 0; i < n_q; ++i)
+    k::latent_attention(sh, ql.data() + i * n_head * sh.d_latent, qr.data() + i * n_head * 12, 12, rows.data(),
+                        plm::dtype::f32, n_kv0 + i, single.data() + i * n_head * sh.d_latent, 0, n_head, scratch.data());
+  CHECK(multi == single);
+}

@@ -39,9 +39,11 @@ inline size_t latent_cache_row_bytes(const latent_attention_shape& shape, dtype 
   return static_cast<size_t>(shape.row()) * (t == dtype::f16 ? 2u : 4u);
 }
 
-/// Floats of scratch latent_attention needs for `n_heads` heads and up to n_kv positions.
-inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_kv) noexcept {
-  return static_cast<size_t>(n_heads * n_kv + shape.row());
+/// Floats of scratch latent_attention needs for `n_heads` heads, `n_q` queries and
+/// up to n_kv positions (per query).
+inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_kv,
+                                       int64_t n_q = 1) noexcept {
+  return static_cast<size_t>(n_q * n_heads * (n_kv + n_q - 1) + shape.row());
 }
 
 /// Writes one cache row (f32 source of shape.row() values) in type t.
@@ -95,6 +97,43 @@ inline void latent_attention(const latent_attention_shape& shape, const float* q
 }
 }  // namespace ref
 
+/// Causal attention of n_q consecutive absorbed queries for heads [h0, h1):
+/// query i attends to cache rows [0, n_kv0 + i). Each cache row is read (and
+/// converted) once for all queries and heads of the call. Per query, head and
+/// position the arithmetic is that of the one-query call, so blocking queries
+/// or heads never changes a result.
+///   q_lat: query i, head h at q_lat + i·q_lat_stride + h·d_latent
+///   q_rope: query i, head h at q_rope + i·q_rope_stride_q + h·q_rope_stride (d_rope values)
+///   out: query i, head h at out + i·out_stride + h·d_latent (only heads h0..h1 written)
+///   scratch: latent_attention_scratch(shape, h1 - h0, n_kv0, n_q) floats; n_kv0 ≥ 1.
+inline void latent_attention_causal(const latent_attention_shape& shape, int64_t n_q, const float* q_lat,
+                                    int64_t q_lat_stride, const float* q_rope, int64_t q_rope_stride_q,
+                                    int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv0,
+                                    float* out, int64_t out_stride, int64_t h0, int64_t h1, float* scratch) noexcept {
+  const int64_t dl = shape.d_latent, nh = h1 - h0, n_kv_max = n_kv0 + n_q - 1;
+  float* scores = scratch;                          // [n_q][nh][n_kv_max]
+  float* tmp = scratch + n_q * nh * n_kv_max;       // [row] f32 copy of an f16 row
+  auto score = [&](int64_t i, int64_t h) { return scores + (i * nh + h) * n_kv_max; };
+  for (int64_t t = 0; t < n_kv_max; ++t) {
+    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
+    for (int64_t i = t < n_kv0 ? 0 : t - n_kv0 + 1; i < n_q; ++i)
+      for (int64_t h = 0; h < nh; ++h)
+        score(i, h)[t] = dot(q_lat + i * q_lat_stride + (h0 + h) * dl, r, dl) +
+                         dot(q_rope + i * q_rope_stride_q + (h0 + h) * q_rope_stride, r + dl, shape.d_rope);
+  }
+  for (int64_t i = 0; i < n_q; ++i)
+    for (int64_t h = 0; h < nh; ++h) {
+      softmax(score(i, h), n_kv0 + i, shape.scale);
+      float* o = out + i * out_stride + (h0 + h) * dl;
+      for (int64_t c = 0; c < dl; ++c) o[c] = 0.0f;
+    }
+  for (int64_t t = 0; t < n_kv_max; ++t) {
+    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
+    for (int64_t i = t < n_kv0 ? 0 : t - n_kv0 + 1; i < n_q; ++i)
+      for (int64_t h = 0; h < nh; ++h) axpy(score(i, h)[t], r, out + i * out_stride + (h0 + h) * dl, dl);
+  }
+}
+
 /// Attention of one absorbed query over cache rows [0, n_kv) for heads [h0, h1).
 /// q_lat: [n_head][d_latent], q_rope: head h at q_rope + h·q_rope_stride (d_rope
 /// values, so the roped parts can stay inside the projected q), cache: [n_kv][row] of
@@ -103,21 +142,7 @@ inline void latent_attention(const latent_attention_shape& shape, const float* q
 inline void latent_attention(const latent_attention_shape& shape, const float* q_lat, const float* q_rope,
                              int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv, float* out,
                              int64_t h0, int64_t h1, float* scratch) noexcept {
-  const int64_t dl = shape.d_latent, nh = h1 - h0;
-  float* scores = scratch;             // [nh][n_kv]
-  float* tmp = scratch + nh * n_kv;    // [row] f32 copy of an f16 row
-  for (int64_t t = 0; t < n_kv; ++t) {
-    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
-    for (int64_t h = 0; h < nh; ++h)
-      scores[h * n_kv + t] = dot(q_lat + (h0 + h) * dl, r, dl) + dot(q_rope + (h0 + h) * q_rope_stride, r + dl, shape.d_rope);
-  }
-  for (int64_t h = 0; h < nh; ++h) softmax(scores + h * n_kv, n_kv, shape.scale);
-  for (int64_t h = h0; h < h1; ++h)
-    for (int64_t c = 0; c < dl; ++c) out[h * dl + c] = 0.0f;
-  for (int64_t t = 0; t < n_kv; ++t) {
-    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
-    for (int64_t h = 0; h < nh; ++h) axpy(scores[h * n_kv + t], r, out + (h0 + h) * dl, dl);
-  }
+  latent_attention_causal(shape, 1, q_lat, 0, q_rope, 0, q_rope_stride, cache, cache_type, n_kv, out, 0, h0, h1, scratch);
 }
 
 }  // namespace plm::kernels

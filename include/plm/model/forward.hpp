@@ -112,6 +112,10 @@ inline size_t max_prep_bytes(const hparams& hp, const weights& w, const forward_
 }
 }  // namespace detail
 
+/// Queries of a prefill chunk that share one pass over the cache in attention:
+/// fixed, so the split never depends on the thread count.
+inline constexpr int64_t query_block = 8;
+
 /// Lays out every buffer (base == nullptr: only computes the sizes).
 inline forward_sizes forward_layout(const hparams& hp, const weights& w, const forward_config& c, uint8_t* base,
                                     forward_buffers& b) {
@@ -136,7 +140,9 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
   b.prep = static_cast<uint8_t*>(cur.take(detail::max_prep_bytes(hp, w, c)));
   b.rope = cur.take_n<float>(nb * 2 * hp.n_rot);
   const int64_t hpg = detail::heads_per_group(hp.n_head, c.n_threads);
-  b.att_scratch = cur.take_n<float>(c.n_threads * static_cast<int64_t>(kernels::latent_attention_scratch(sh, hpg, c.n_ctx)));
+  const int64_t qb = std::min(c.n_batch, query_block);
+  b.att_scratch =
+      cur.take_n<float>(c.n_threads * static_cast<int64_t>(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb)));
   b.ffn_zero = cur.take_n<uint64_t>(hp.n_layer);
   b.ffn_seen = cur.take_n<uint64_t>(hp.n_layer);
   s.scratch = cur.used - s.cache;
@@ -190,7 +196,9 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
 
   const int64_t hpg = detail::heads_per_group(H, c.n_threads);
   const int64_t n_groups = (H + hpg - 1) / hpg;
-  const size_t att_scratch = kernels::latent_attention_scratch(sh, hpg, c.n_ctx);
+  const int64_t qb = std::min(c.n_batch, query_block);
+  const size_t att_scratch = kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb);
+  const int64_t n_qblocks = (n + qb - 1) / qb;
 
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     if (cancelled()) return false;
@@ -225,12 +233,15 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
         linear_rows(L.w_uk_t, b.prep + static_cast<size_t>(h * n) * stride, n, b.q_lat, H * KVR, r0, r1);
       });
     }
-    // attention over the cache, per (token, head group)
-    pool.parallel_for(static_cast<size_t>(n * n_groups), [&](size_t task, size_t thread) {
-      const int64_t t = static_cast<int64_t>(task) / n_groups, g = static_cast<int64_t>(task) % n_groups;
+    // causal attention over the cache, per (block of query_block tokens, head group):
+    // each cache row is read once per block
+    pool.parallel_for(static_cast<size_t>(n_qblocks * n_groups), [&](size_t task, size_t thread) {
+      const int64_t blk = static_cast<int64_t>(task) / n_groups, g = static_cast<int64_t>(task) % n_groups;
+      const int64_t t0 = blk * qb, nq = std::min(qb, n - t0);
       const int64_t h0 = g * hpg, h1 = std::min(H, h0 + hpg);
-      kernels::latent_attention(sh, b.q_lat + t * H * KVR, b.q + t * hp.q_rows() + NOPE, DK, layer_cache, c.cache_type,
-                                pos0 + t + 1, b.o_lat + t * H * KVR, h0, h1, b.att_scratch + thread * att_scratch);
+      kernels::latent_attention_causal(sh, nq, b.q_lat + t0 * H * KVR, H * KVR, b.q + t0 * hp.q_rows() + NOPE, hp.q_rows(),
+                                       DK, layer_cache, c.cache_type, pos0 + t0 + 1, b.o_lat + t0 * H * KVR, H * KVR, h0,
+                                       h1, b.att_scratch + thread * att_scratch);
     });
     // o_h = W_UV^h õ_h: rows h·(NOPE+DV)+NOPE .. of attn_kv_b, each head on its own õ
     {
