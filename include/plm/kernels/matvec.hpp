@@ -68,6 +68,24 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
   }
 }
 
+/// Multi-token row kernel for weight type wt, or nullptr (matmul then calls the row dot per token).
+inline vec_dot_multi_fn fast_vec_dot_multi_for(dtype wt) noexcept {
+  switch (wt) {
+#if PLM_DETAIL_X86_AVX2
+    case dtype::q4_0: return arch::x86::multi<arch::x86::kernel_q4_0>;
+    case dtype::q8_0: return arch::x86::multi<arch::x86::kernel_q8_0>;
+    case dtype::q4_k: return arch::x86::multi<arch::x86::kernel_q4_k>;
+    case dtype::q5_k: return arch::x86::multi<arch::x86::kernel_q5_k>;
+#if PLM_DETAIL_X86_AVX512
+    case dtype::q6_k: return arch::x86::multi<arch::x86_512::kernel_q6_k>;
+#else
+    case dtype::q6_k: return arch::x86::multi<arch::x86::kernel_q6_k>;
+#endif
+#endif
+    default: return nullptr;
+  }
+}
+
 }  // namespace detail
 
 /// Which code path is compiled in: "scalar", "avx2", "avx512-vnni", "neon", "neon-dotprod".
@@ -101,7 +119,8 @@ inline void matvec(const tensor_view& W, const void* prepared_x, float* y, int64
 /// Token tiles keep each weight row's memory read to once per tile.
 inline void matmul(const tensor_view& W, const void* prepared_X, int64_t n_tok, float* Y, int64_t ldy, int64_t r0,
                    int64_t r1) noexcept {
-  detail::matmul_rows(detail::fast_vec_dot_for(W.type), W, prepared_X, n_tok, Y, ldy, r0, r1);
+  detail::matmul_rows(detail::fast_vec_dot_for(W.type), detail::fast_vec_dot_multi_for(W.type), W, prepared_X, n_tok,
+                      Y, ldy, r0, r1);
 }
 
 }  // namespace plm::kernels

@@ -53,6 +53,10 @@ inline size_t activation_bytes(dtype wt, int64_t n) noexcept { return quant::row
 
 /// Signature of one row dot product: n elements of weight row w with prepared activation a.
 using vec_dot_fn = float (*)(int64_t n, const void* w, const void* a) noexcept;
+/// One weight row with `count` prepared activations (token t at a + t * stride);
+/// result t at out[t * ostride]. Must equal vec_dot per token bit for bit.
+using vec_dot_multi_fn = void (*)(int64_t n, const void* w, const void* a, size_t stride, int count, float* out,
+                                  int64_t ostride) noexcept;
 
 namespace ref {
 
@@ -363,8 +367,8 @@ inline void matvec_rows(vec_dot_fn dot, const tensor_view& W, const void* x, flo
     y[r - r0] = dot(n, W.row(r), x);
   }
 }
-inline void matmul_rows(vec_dot_fn dot, const tensor_view& W, const void* X, int64_t n_tok, float* Y, int64_t ldy,
-                        int64_t r0, int64_t r1) noexcept {
+inline void matmul_rows(vec_dot_fn dot, vec_dot_multi_fn multi, const tensor_view& W, const void* X, int64_t n_tok,
+                        float* Y, int64_t ldy, int64_t r0, int64_t r1) noexcept {
   const int64_t n = W.ne[0], ahead = prefetch_rows(W);
   const size_t stride = activation_bytes(W.type, n);
   if (!dot) {
@@ -377,8 +381,13 @@ inline void matmul_rows(vec_dot_fn dot, const tensor_view& W, const void* X, int
     for (int64_t r = r0; r < r1; ++r) {
       if (ahead > 0 && r + ahead < r1) prefetch_row(W, r + ahead);
       const uint8_t* row = W.row(r);
-      for (int64_t t = t0; t < t1; ++t)
-        Y[t * ldy + (r - r0)] = dot(n, row, static_cast<const uint8_t*>(X) + static_cast<size_t>(t) * stride);
+      const uint8_t* x0 = static_cast<const uint8_t*>(X) + static_cast<size_t>(t0) * stride;
+      if (multi) {
+        multi(n, row, x0, stride, static_cast<int>(t1 - t0), Y + t0 * ldy + (r - r0), ldy);
+      } else {
+        for (int64_t t = t0; t < t1; ++t)
+          Y[t * ldy + (r - r0)] = dot(n, row, x0 + static_cast<size_t>(t - t0) * stride);
+      }
     }
   }
 }
@@ -394,7 +403,7 @@ inline void matvec(const tensor_view& W, const void* prepared_x, float* y, int64
 /// Y[t * ldy + (r - r0)] = row r of W . X_t for t < n_tok, r in [r0, r1).
 inline void matmul(const tensor_view& W, const void* prepared_X, int64_t n_tok, float* Y, int64_t ldy, int64_t r0,
                    int64_t r1) noexcept {
-  detail::matmul_rows(vec_dot_for(W.type), W, prepared_X, n_tok, Y, ldy, r0, r1);
+  detail::matmul_rows(vec_dot_for(W.type), nullptr, W, prepared_X, n_tok, Y, ldy, r0, r1);
 }
 
 }  // namespace ref

@@ -109,143 +109,203 @@ inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept {
       [&](int64_t i) { return bf16_to_fp32(wh[i]); });
 }
 
-// --- 32-element blocks x q8_0 -------------------------------------------------
-
-/// Two accumulators over pairs of blocks; block_int(b) gives the block's 8 int32 lanes.
-template <class WBlock, class IntDot>
-inline float sum_blocks_32(int64_t n, const WBlock* x, const quant::block_q8_0* y, IntDot block_int) noexcept {
-  const int64_t nb = n / quant::qk32;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m256 d0 = _mm256_set1_ps(fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
-    const __m256 d1 = _mm256_set1_ps(fp16_to_fp32(x[b + 1].d) * fp16_to_fp32(y[b + 1].d));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(block_int(b)), acc0);
-    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(block_int(b + 1)), acc1);
-  }
-  if (b < nb) {
-    const __m256 d0 = _mm256_set1_ps(fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(block_int(b)), acc0);
-  }
-  return hsum(_mm256_add_ps(acc0, acc1));
-}
-
-inline float vec_dot_q8_0_q8_0(int64_t n, const void* w, const void* a) noexcept {
-  const auto* x = static_cast<const quant::block_q8_0*>(w);
-  const auto* y = static_cast<const quant::block_q8_0*>(a);
-  return sum_blocks_32(n, x, y, [&](int64_t b) {
-    return dot_s8s8(_mm256_setzero_si256(), load32(x[b].qs), load32(y[b].qs));
-  });
-}
-
-inline float vec_dot_q4_0_q8_0(int64_t n, const void* w, const void* a) noexcept {
-  const auto* x = static_cast<const quant::block_q4_0*>(w);
-  const auto* y = static_cast<const quant::block_q8_0*>(a);
-  const __m256i eight = _mm256_set1_epi8(8);
-  return sum_blocks_32(n, x, y, [&](int64_t b) {
-    const __m256i q = _mm256_sub_epi8(nibbles_32(x[b].qs), eight);  // [-8, 7]
-    return dot_s8s8(_mm256_setzero_si256(), q, load32(y[b].qs));
-  });
-}
-
-// --- k-quants x q8_K ------------------------------------------------------------
-
-/// Shared by q4_K and q5_K: `quants(c, lo, hi)` yields the 32 + 32 unsigned quants of chunk c.
-template <class Block, class Quants>
-inline float vec_dot_k4(int64_t n, const Block* x, const quant::block_q8_k* y, Quants quants) noexcept {
-  __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
-    uint32_t w4[4];
-    quant::unpack_scales_mins_k4_words(x[b].scales, w4);
-    uint8_t sc[8];  // byte reads of single word stores forward fine
-    std::memcpy(sc, w4, 8);
-    // mins: sum_j m_j (bsum_2j + bsum_2j+1) via one madd against [m0 m0 m1 m1 ...].
-    const __m128i m8 = _mm_set_epi32(0, 0, static_cast<int>(w4[3]), static_cast<int>(w4[2]));
-    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-    const __m256i msum = _mm256_madd_epi16(load32(y[b].bsums), m16);
-    __m256i isum = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      __m256i lo, hi;
-      quants(b, c, lo, hi);
-      const __m256i plo = _mm256_maddubs_epi16(lo, load32(y[b].qs + 64 * c));
-      const __m256i phi = _mm256_maddubs_epi16(hi, load32(y[b].qs + 64 * c + 32));
-      isum = dot_i16(isum, plo, _mm256_set1_epi16(sc[2 * c]));
-      isum = dot_i16(isum, phi, _mm256_set1_epi16(sc[2 * c + 1]));
-    }
-    const float d = fp16_to_fp32(x[b].d) * y[b].d, dmin = fp16_to_fp32(x[b].dmin) * y[b].d;
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-    acc_m = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(msum), acc_m);
-  }
-  return hsum(_mm256_sub_ps(acc, acc_m));
-}
-
-inline float vec_dot_q4_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
-  const auto* x = static_cast<const quant::block_q4_k*>(w);
-  const auto* y = static_cast<const quant::block_q8_k*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  return vec_dot_k4(n, x, y, [&](int64_t b, int c, __m256i& lo, __m256i& hi) {
-    const __m256i q = load32(x[b].qs + 32 * c);
-    lo = _mm256_and_si256(q, m4);
-    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-  });
-}
-
-inline float vec_dot_q5_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
-  const auto* x = static_cast<const quant::block_q5_k*>(w);
-  const auto* y = static_cast<const quant::block_q8_k*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
-  return vec_dot_k4(n, x, y, [&](int64_t b, int c, __m256i& lo, __m256i& hi) {
-    const __m256i q = load32(x[b].qs + 32 * c);
-    const __m256i h = load32(x[b].qh);
-    // Bit s of each qh byte -> bit 4 (16-bit shifts are fine: the mask keeps one bit per byte).
-    const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c), one), 4);
-    const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c + 1), one), 4);
-    lo = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
-    hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
-  });
-}
-
-inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
-  const auto* x = static_cast<const quant::block_q6_k*>(w);
-  const auto* y = static_cast<const quant::block_q8_k*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
-    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
-    // The -32 offset of every quant: sum_j sc_j * 32 * bsum_j, one madd for the block.
-    const __m256i offs = _mm256_madd_epi16(load32(y[b].bsums), _mm256_cvtepi8_epi16(sc8));
-    __m256i isum = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load32(x[b].ql + 64 * h), ql1 = load32(x[b].ql + 64 * h + 32);
-      const __m256i qh = load32(x[b].qh + 32 * h);
-      // Groups k = 0..3 of 32 elements: low/high nibbles of ql0/ql1 with qh bits 2k..2k+1 as bits 4..5.
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)),
-          _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)),
-      };
-      for (int k = 0; k < 4; ++k) {
-        const __m256i p = _mm256_maddubs_epi16(q[k], load32(y[b].qs + 128 * h + 32 * k));
-        // int16 lanes 0..7 belong to sub-block 8h+2k, lanes 8..15 to 8h+2k+1.
-        const int s = 8 * h + 2 * k;
-        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(x[b].scales[s + 1]), _mm_set1_epi16(x[b].scales[s]));
-        isum = dot_i16(isum, p, scv);
-      }
-    }
-    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 5));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(x[b].d) * y[b].d), _mm256_cvtepi32_ps(isum), acc);
-  }
-  return hsum(acc);
-}
-
 /// int16 words [s_j x 8 | s_(j+1) x 8] from 16 int8 scales duplicated in both
 /// 128-bit lanes (sign-extended: each word is (s << 8 | s) >> 8, arithmetic).
 inline __m256i scale_pair_words(__m256i sc8x2, int j) noexcept {
   const __m256i idx = _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(j + 1)), _mm_set1_epi8(static_cast<char>(j)));
   return _mm256_srai_epi16(_mm256_shuffle_epi8(sc8x2, idx), 8);
 }
+
+// --- multi-token kernels -------------------------------------------------------
+// A kernel K provides `template <int NT> static void run(n, w, a, stride, out,
+// ostride)`: the dots of one weight row with NT prepared activations (token t
+// at a + t * stride, result at out[t * ostride]). Weight unpacking is shared by
+// the NT tokens; each token's arithmetic is the same sequence whatever NT is,
+// so matmul (NT up to 4) equals matvec (NT = 1) bit for bit.
+
+template <class A>
+inline const A* act(const void* a, size_t stride, int t) noexcept {
+  return reinterpret_cast<const A*>(static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * stride);
+}
+
+/// Row dot of one token through kernel K.
+template <class K>
+inline float single(int64_t n, const void* w, const void* a) noexcept {
+  float r;
+  K::template run<1>(n, w, a, 0, &r, 1);
+  return r;
+}
+/// count tokens through kernel K, up to K::max_tokens at a time.
+template <class K>
+inline void multi(int64_t n, const void* w, const void* a, size_t stride, int count, float* out,
+                  int64_t ostride) noexcept {
+  for (; count >= K::max_tokens; count -= K::max_tokens) {
+    K::template run<K::max_tokens>(n, w, a, stride, out, ostride);
+    a = static_cast<const uint8_t*>(a) + static_cast<size_t>(K::max_tokens) * stride;
+    out += K::max_tokens * ostride;
+  }
+  switch (count) {
+    case 3: K::template run<3>(n, w, a, stride, out, ostride); break;
+    case 2: K::template run<2>(n, w, a, stride, out, ostride); break;
+    case 1: K::template run<1>(n, w, a, stride, out, ostride); break;
+    default: break;
+  }
+}
+
+// --- 32-element blocks x q8_0 -------------------------------------------------
+
+/// Blocks of 32 with q8_0 activations; W::block_int(x_block, unpacked, y_qs) gives 8
+/// int32 lanes, W::unpack(x_block) the weight quants shared by the tokens.
+template <class W>
+struct kernel_32 {
+  static constexpr int max_tokens = 4;
+  template <int NT>
+  static void run(int64_t n, const void* w, const void* a, size_t stride, float* out, int64_t ostride) noexcept {
+    const auto* x = static_cast<const typename W::block*>(w);
+    const quant::block_q8_0* y[NT];
+    for (int t = 0; t < NT; ++t) y[t] = act<quant::block_q8_0>(a, stride, t);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / quant::qk32; ++b) {
+      const __m256i q = W::unpack(x[b]);
+      const float dx = fp16_to_fp32(x[b].d);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i p = dot_s8s8(_mm256_setzero_si256(), q, load32(y[t][b].qs));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * fp16_to_fp32(y[t][b].d)), _mm256_cvtepi32_ps(p), acc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t * ostride] = hsum(acc[t]);
+  }
+};
+struct w_q8_0 {
+  using block = quant::block_q8_0;
+  static __m256i unpack(const block& x) noexcept { return load32(x.qs); }
+};
+struct w_q4_0 {
+  using block = quant::block_q4_0;
+  static __m256i unpack(const block& x) noexcept { return _mm256_sub_epi8(nibbles_32(x.qs), _mm256_set1_epi8(8)); }
+};
+using kernel_q8_0 = kernel_32<w_q8_0>;
+using kernel_q4_0 = kernel_32<w_q4_0>;
+inline float vec_dot_q8_0_q8_0(int64_t n, const void* w, const void* a) noexcept { return single<kernel_q8_0>(n, w, a); }
+inline float vec_dot_q4_0_q8_0(int64_t n, const void* w, const void* a) noexcept { return single<kernel_q4_0>(n, w, a); }
+
+// --- k-quants x q8_K ------------------------------------------------------------
+
+/// q4_K and q5_K: W::quants(x_block, c, lo, hi) yields chunk c's 32 + 32 unsigned quants.
+template <class W>
+struct kernel_k4 {
+  static constexpr int max_tokens = 4;
+  template <int NT>
+  static void run(int64_t n, const void* w, const void* a, size_t stride, float* out, int64_t ostride) noexcept {
+    const auto* x = static_cast<const typename W::block*>(w);
+    const quant::block_q8_k* y[NT];
+    for (int t = 0; t < NT; ++t) y[t] = act<quant::block_q8_k>(a, stride, t);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+      uint32_t w4[4];
+      quant::unpack_scales_mins_k4_words(x[b].scales, w4);
+      uint8_t sc[8];  // byte reads of single word stores forward fine
+      std::memcpy(sc, w4, 8);
+      __m256i isum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        __m256i lo, hi;
+        W::quants(x[b], c, lo, hi);
+        const __m256i slo = _mm256_set1_epi16(sc[2 * c]), shi = _mm256_set1_epi16(sc[2 * c + 1]);
+        for (int t = 0; t < NT; ++t) {
+          isum[t] = dot_i16(isum[t], _mm256_maddubs_epi16(lo, load32(y[t][b].qs + 64 * c)), slo);
+          isum[t] = dot_i16(isum[t], _mm256_maddubs_epi16(hi, load32(y[t][b].qs + 64 * c + 32)), shi);
+        }
+      }
+      // mins: sum_j m_j (bsum_2j + bsum_2j+1) via one madd against [m0 m0 m1 m1 ...].
+      const __m128i m8 = _mm_set_epi32(0, 0, static_cast<int>(w4[3]), static_cast<int>(w4[2]));
+      const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+      const float dx = fp16_to_fp32(x[b].d), mx = fp16_to_fp32(x[b].dmin);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i msum = _mm256_madd_epi16(load32(y[t][b].bsums), m16);
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][b].d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(mx * y[t][b].d), _mm256_cvtepi32_ps(msum), acc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t * ostride] = hsum(acc[t]);
+  }
+};
+struct w_q4_k {
+  using block = quant::block_q4_k;
+  static void quants(const block& x, int c, __m256i& lo, __m256i& hi) noexcept {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i q = load32(x.qs + 32 * c);
+    lo = _mm256_and_si256(q, m4);
+    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  }
+};
+struct w_q5_k {
+  using block = quant::block_q5_k;
+  static void quants(const block& x, int c, __m256i& lo, __m256i& hi) noexcept {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    const __m256i q = load32(x.qs + 32 * c);
+    const __m256i h = load32(x.qh);
+    // Bit s of each qh byte -> bit 4 (16-bit shifts are fine: the mask keeps one bit per byte).
+    const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c), one), 4);
+    const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * c + 1), one), 4);
+    lo = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
+    hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+  }
+};
+using kernel_q4_k = kernel_k4<w_q4_k>;
+using kernel_q5_k = kernel_k4<w_q5_k>;
+inline float vec_dot_q4_k_q8_k(int64_t n, const void* w, const void* a) noexcept { return single<kernel_q4_k>(n, w, a); }
+inline float vec_dot_q5_k_q8_k(int64_t n, const void* w, const void* a) noexcept { return single<kernel_q5_k>(n, w, a); }
+
+/// q6_K: 6-bit quants unpacked once per block half, shared by the tokens.
+struct kernel_q6_k {
+  static constexpr int max_tokens = 4;
+  template <int NT>
+  static void run(int64_t n, const void* w, const void* a, size_t stride, float* out, int64_t ostride) noexcept {
+    const auto* x = static_cast<const quant::block_q6_k*>(w);
+    const quant::block_q8_k* y[NT];
+    for (int t = 0; t < NT; ++t) y[t] = act<quant::block_q8_k>(a, stride, t);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+      const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
+      const __m256i sc8x2 = _mm256_broadcastsi128_si256(sc8);
+      __m256i isum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load32(x[b].ql + 64 * h), ql1 = load32(x[b].ql + 64 * h + 32);
+        const __m256i qh = load32(x[b].qh + 32 * h);
+        // Groups k = 0..3 of 32 elements: low/high nibbles of ql0/ql1 with qh bits 2k..2k+1 as bits 4..5.
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)),
+            _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)),
+        };
+        for (int k = 0; k < 4; ++k) {
+          // int16 lanes 0..7 belong to sub-block 8h+2k, lanes 8..15 to 8h+2k+1.
+          const __m256i scv = scale_pair_words(sc8x2, 8 * h + 2 * k);
+          for (int t = 0; t < NT; ++t)
+            isum[t] = dot_i16(isum[t], _mm256_maddubs_epi16(q[k], load32(y[t][b].qs + 128 * h + 32 * k)), scv);
+        }
+      }
+      // The -32 offset of every quant: sum_j sc_j * 32 * bsum_j, one madd per token.
+      const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+      const float dx = fp16_to_fp32(x[b].d);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i offs = _mm256_madd_epi16(load32(y[t][b].bsums), sc16);
+        const __m256i is = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(offs, 5));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][b].d), _mm256_cvtepi32_ps(is), acc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t * ostride] = hsum(acc[t]);
+  }
+};
+inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept { return single<kernel_q6_k>(n, w, a); }
 
 /// q2_K and q3_K: 16 sub-blocks of 16; quants(b, h, s) yields the 32 unsigned
 /// quants of elements 128h + 32s + 0..31 (sub-blocks 8h+2s, 8h+2s+1), scales8(b)

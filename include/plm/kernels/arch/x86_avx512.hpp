@@ -20,6 +20,7 @@
 
 #include <cstdint>
 
+#include "plm/kernels/arch/x86_avx2.hpp"
 #include "plm/quant/blocks.hpp"
 #include "plm/quant/half.hpp"
 
@@ -35,41 +36,61 @@ namespace plm::kernels::arch::x86_512 {
 
 inline __m512i load64(const void* p) noexcept { return _mm512_loadu_si512(p); }
 
-inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
-  const auto* x = static_cast<const quant::block_q6_k*>(w);
-  const auto* y = static_cast<const quant::block_q8_k*>(a);
-  const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
-  // Word w of the product of groups (k, k+1) belongs to sub-block 2k + w/8 (of its half).
-  const __m512i pick_lo = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,  //
-                                           1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i four = _mm512_set1_epi16(4);
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t b = 0; b < n / quant::qk_k; ++b) {
-    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
-    const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
-    const __m512i scz = _mm512_zextsi256_si512(sc16);
-    // The -32 offset: 32 * sum_j sc_j * bsum_j.
-    const __m256i offs = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)), sc16);
-    __m512i isum = _mm512_setzero_si512();
-    for (int h = 0; h < 2; ++h) {
-      const __m512i ql = load64(x[b].ql + 64 * h);  // [ql0 | ql1]: groups (0, 2) in low/high nibbles of ql0, (1, 3) of ql1
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qh + 32 * h));
-      // Groups 0|1: low nibbles of [ql0|ql1] with qh bits (0..1 | 2..3) at bits 4..5.
-      const __m512i h01 = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_slli_epi16(qh, 4)), _mm256_slli_epi16(qh, 2), 1);
-      const __m512i h23 = _mm512_inserti64x4(_mm512_zextsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-      const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(h01, m2));
-      const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(h23, m2));
-      const __m512i p01 = _mm512_maddubs_epi16(q01, load64(y[b].qs + 128 * h));
-      const __m512i p23 = _mm512_maddubs_epi16(q23, load64(y[b].qs + 128 * h + 64));
-      const __m512i pk01 = _mm512_add_epi16(pick_lo, _mm512_set1_epi16(static_cast<short>(8 * h)));
-      isum = _mm512_dpwssd_epi32(isum, p01, _mm512_permutexvar_epi16(pk01, scz));
-      isum = _mm512_dpwssd_epi32(isum, p23, _mm512_permutexvar_epi16(_mm512_add_epi16(pk01, four), scz));
+/// q6_K, one zmm per pair of 32-element groups; NT tokens share the unpacking
+/// (see the multi-token notes in x86_avx2.hpp).
+struct kernel_q6_k {
+  static constexpr int max_tokens = 4;
+  template <int NT>
+  static void run(int64_t n, const void* w, const void* a, size_t stride, float* out, int64_t ostride) noexcept {
+    const auto* x = static_cast<const quant::block_q6_k*>(w);
+    const quant::block_q8_k* y[NT];
+    for (int t = 0; t < NT; ++t) y[t] = x86::act<quant::block_q8_k>(a, stride, t);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
+    // Word w of the product of groups (k, k+1) belongs to sub-block 2k + w/8 (of its half).
+    const __m512i pick_lo = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,  //
+                                             1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i four = _mm512_set1_epi16(4);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+      const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
+      const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+      const __m512i scz = _mm512_zextsi256_si512(sc16);
+      __m512i isum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        // [ql0 | ql1]: groups (0, 2) in low/high nibbles of ql0, (1, 3) in those of ql1.
+        const __m512i ql = load64(x[b].ql + 64 * h);
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qh + 32 * h));
+        // Groups 0|1: low nibbles with qh bits (0..1 | 2..3) at bits 4..5; groups 2|3: high nibbles, bits (4..5 | 6..7).
+        const __m512i h01 =
+            _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_slli_epi16(qh, 4)), _mm256_slli_epi16(qh, 2), 1);
+        const __m512i h23 = _mm512_inserti64x4(_mm512_zextsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(h01, m2));
+        const __m512i q23 =
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(h23, m2));
+        const __m512i pk01 = _mm512_add_epi16(pick_lo, _mm512_set1_epi16(static_cast<short>(8 * h)));
+        const __m512i s01 = _mm512_permutexvar_epi16(pk01, scz);
+        const __m512i s23 = _mm512_permutexvar_epi16(_mm512_add_epi16(pk01, four), scz);
+        for (int t = 0; t < NT; ++t) {
+          isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q01, load64(y[t][b].qs + 128 * h)), s01);
+          isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q23, load64(y[t][b].qs + 128 * h + 64)), s23);
+        }
+      }
+      const float dx = fp16_to_fp32(x[b].d);
+      for (int t = 0; t < NT; ++t) {
+        // The -32 offset: 32 * sum_j sc_j * bsum_j, in the low 8 lanes.
+        const __m256i offs =
+            _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][b].bsums)), sc16);
+        const __m512i is = _mm512_sub_epi32(isum[t], _mm512_zextsi256_si512(_mm256_slli_epi32(offs, 5)));
+        acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dx * y[t][b].d), _mm512_cvtepi32_ps(is), acc[t]);
+      }
     }
-    const __m512i offz = _mm512_zextsi256_si512(_mm256_slli_epi32(offs, 5));
-    isum = _mm512_sub_epi32(isum, _mm512_maskz_mov_epi32(0x00ff, offz));
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(fp16_to_fp32(x[b].d) * y[b].d), _mm512_cvtepi32_ps(isum), acc);
+    for (int t = 0; t < NT; ++t) out[t * ostride] = _mm512_reduce_add_ps(acc[t]);
   }
-  return _mm512_reduce_add_ps(acc);
+};
+inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept {
+  return x86::single<kernel_q6_k>(n, w, a);
 }
 
 }  // namespace plm::kernels::arch::x86_512
