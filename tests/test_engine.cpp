@@ -185,6 +185,9 @@ TEST_CASE("quantized weights agree with the reference run on the same (dequantiz
          return n.find("ffn_down") != std::string::npos || n == "token_embd.weight" ? plm::dtype::q6_k : d;
        }},
       {"q5_K", plm::dtype::q5_k, {}},
+      {"q6_K", plm::dtype::q6_k, {}},
+      {"q3_K+q2_K", plm::dtype::q3_k,
+       [](const std::string& n, plm::dtype d) { return n.find("ffn_up") != std::string::npos ? plm::dtype::q2_k : d; }},
       {"bf16", plm::dtype::bf16, {}},
   };
   for (const auto& qc : cases) {
@@ -205,7 +208,7 @@ TEST_CASE("quantized weights agree with the reference run on the same (dequantiz
       const auto got = engine_logits(*m, toks, plm::dtype::f16, at_once, 2, 32);
       double worst = 0.0;
       for (size_t t = 0; t < toks.size(); ++t) worst = std::max(worst, rel_error(got.logits[t].data(), want[t]));
-      MESSAGE(std::string(qc.label) << (at_once ? " prefill" : " decode") << ": max relative logit error " << worst);
+      MESSAGE(std::string(qc.label) + (at_once ? " prefill" : " decode") + "" << ": max relative logit error " << worst);
       CHECK(worst <= 3e-2);
     }
   }

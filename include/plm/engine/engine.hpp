@@ -10,6 +10,7 @@
 // bytes once, at create(), and never touches the heap in prefill()/decode().
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

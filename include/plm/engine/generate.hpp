@@ -8,6 +8,7 @@
 // is the session's (allocation-free); generate() itself allocates its result.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>

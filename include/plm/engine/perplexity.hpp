@@ -9,6 +9,7 @@
 // llama.cpp prints it ("Final estimate: PPL = %.4f +/- %.5f").
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
