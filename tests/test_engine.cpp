@@ -208,7 +208,8 @@ TEST_CASE("quantized weights agree with the reference run on the same (dequantiz
       const auto got = engine_logits(*m, toks, plm::dtype::f16, at_once, 2, 32);
       double worst = 0.0;
       for (size_t t = 0; t < toks.size(); ++t) worst = std::max(worst, rel_error(got.logits[t].data(), want[t]));
-      MESSAGE(std::string(qc.label) + (at_once ? " prefill" : " decode") + "" << ": max relative logit error " << worst);
+      const std::string what = std::string(qc.label) + (at_once ? " prefill" : " decode");
+      MESSAGE(what << ": max relative logit error " << worst);
       CHECK(worst <= 3e-2);
     }
   }
