@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <pthread.h>
+
 #include "fuzz/gguf_mutator.hpp"
 #include "fuzz/harness_all.hpp"
 #include "fuzz/seeds.hpp"
@@ -151,3 +153,49 @@ TEST_CASE("the harness invariants can fail") {
   CHECK(plm_fuzz::detail::count_occurrences("<|im_end|><|im_end|>x<|im_end", "<|im_end|>") == 2);
 }
 
+TEST_CASE("thousands of special tokens in one text encode on a small thread stack") {
+  // Found by review while writing the vocabulary harness (the fuzzer's inputs
+  // are too small to reach it): encode cut special tokens out of the text by
+  // recursing once per special present, so a vocabulary with a few thousand
+  // control tokens, all present in a prompt, overflowed the stack (1,500 of
+  // them overflowed 256 KiB; 50,000 the 8 MiB main thread). Edge threads often
+  // have stacks of 64-256 KiB.
+  plm::text::vocab_spec v = plm::text::default_byte_vocab(0);
+  const auto first = static_cast<int32_t>(v.tokens.size());
+  constexpr int32_t n = 4000;
+  std::string text;
+  std::vector<int32_t> expected;
+  for (int32_t i = 0; i < n; ++i) {
+    // "<c1>" cannot occur inside "<c10>": every text has exactly one parse.
+    const std::string t = "<c" + std::to_string(i) + ">";
+    v.tokens.push_back(t);
+    v.token_types.push_back(static_cast<int32_t>(plm::text::token_type::control));
+    text += t;
+    expected.push_back(first + i);
+  }
+  auto tok = plm::text::tokenizer::from_spec(v);
+  REQUIRE_MESSAGE(tok.has_value(), tok.error().to_string());
+
+  struct job {
+    const plm::text::tokenizer* tok;
+    const std::string* text;
+    std::vector<int32_t> ids;
+  } j{&*tok, &text, {}};
+  pthread_attr_t attr;
+  REQUIRE(pthread_attr_init(&attr) == 0);
+  REQUIRE(pthread_attr_setstacksize(&attr, 256 * 1024) == 0);
+  pthread_t th;
+  const int rc = pthread_create(
+      &th, &attr,
+      [](void* p) -> void* {
+        auto* jb = static_cast<job*>(p);
+        auto r = jb->tok->encode(*jb->text, true, false);
+        if (r) jb->ids = std::move(r).value();
+        return nullptr;
+      },
+      &j);
+  pthread_attr_destroy(&attr);
+  REQUIRE(rc == 0);
+  REQUIRE(pthread_join(th, nullptr) == 0);
+  CHECK(j.ids == expected);
+}

@@ -214,26 +214,69 @@ class tokenizer {
   tokenizer(text::vocab v, bool add_bos, std::string chat_template)
       : vocab_(std::move(v)), add_bos_(add_bos), chat_template_(std::move(chat_template)) {}
 
+  // One gap of the text being cut by specials[level]: the search for that
+  // special resumes at pos; `pending` is the special found just before the
+  // gap's child (the piece in front of it), emitted once the child is done.
+  struct gap_frame {
+    std::string_view text;
+    size_t level;
+    size_t pos;
+    int32_t pending;  // -1: none
+  };
+
+  template <class Sink>
+  void encode_plain(std::string_view text, Sink& sink) const {
+    split_qwen2(text, [&](size_t b, size_t e) { bpe_word(vocab_, text.substr(b, e - b), sink); });
+  }
+
   // Cuts the occurrences of specials[0] out of text (left to right, no
   // overlaps), hands the gaps to the remaining specials, and BPE-encodes what
-  // no special claims. Recursion depth = number of specials present.
+  // no special claims. A loop over an explicit stack, not recursion: the
+  // depth is the number of specials present, which a vocabulary with many
+  // control tokens makes as large as it likes (recursing, some 1,500 of them
+  // overflowed a 256 KiB thread stack). Levels grow by one from the bottom of
+  // the stack up, so at most count + 1 frames live at once: up to max_present
+  // specials fit on the C++ stack and need no heap.
   template <class Sink>
   void partition(std::string_view text, const int32_t* specials, size_t count, Sink& sink) const {
     if (text.empty()) return;
     if (count == 0) {
-      split_qwen2(text, [&](size_t b, size_t e) { bpe_word(vocab_, text.substr(b, e - b), sink); });
+      encode_plain(text, sink);
       return;
     }
-    const std::string_view s = vocab_.text(specials[0]);
-    size_t pos = 0;
-    for (;;) {
-      const size_t hit = text.find(s, pos);
-      if (hit == std::string_view::npos) break;
-      partition(text.substr(pos, hit - pos), specials + 1, count - 1, sink);
-      sink(specials[0]);
-      pos = hit + s.size();
+    gap_frame fixed[max_present + 1];
+    std::vector<gap_frame> grown;  // [count + 1] when more than max_present specials occur
+    gap_frame* stack = fixed;
+    if (count > max_present) {
+      grown.resize(count + 1);
+      stack = grown.data();
     }
-    partition(text.substr(pos), specials + 1, count - 1, sink);
+    size_t depth = 0;
+    stack[depth++] = gap_frame{text, 0, 0, -1};
+    while (depth > 0) {
+      gap_frame& f = stack[depth - 1];
+      if (f.pending >= 0) {
+        sink(f.pending);
+        f.pending = -1;
+      }
+      if (f.level == count) {
+        encode_plain(f.text, sink);
+        --depth;
+        continue;
+      }
+      const std::string_view s = vocab_.text(specials[f.level]);  // non-empty: vocab::special_tokens()
+      const size_t hit = f.text.find(s, f.pos);
+      const size_t end = hit == std::string_view::npos ? f.text.size() : hit;
+      const std::string_view gap = f.text.substr(f.pos, end - f.pos);
+      const size_t level = f.level + 1;
+      if (hit == std::string_view::npos) {
+        --depth;  // the tail gap takes this frame's place
+      } else {
+        f.pos = hit + s.size();
+        f.pending = specials[f.level];
+      }
+      if (!gap.empty()) stack[depth++] = gap_frame{gap, level, 0, -1};
+    }
   }
 
   text::vocab vocab_;
