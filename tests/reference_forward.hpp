@@ -6,9 +6,9 @@
 // expanded per-head MHA llama.cpp runs (k_nope and v materialised from the
 // latent through attn_kv_b, keys [q_nope|q_pe]·[k_nope|k_pe], scale
 // 1/sqrt(key_length)), the FFN is dense, RoPE angles are exact double
-// p·base^(-2i/n_rot), and all sums are double. `round_cache_f16` rounds ĉ and
-// the roped k_pe to f16 where the engine's cache would, to test an f16 cache
-// against the same numbers it stores.
+// p·base^(-2i/n_rot), and all sums are double. `cache_type` f16 / q8_0 rounds ĉ
+// and the roped k_pe (one [ĉ | k_pe] row, q8_0 in blocks of 32) where the
+// engine's cache would, to test such a cache against the same numbers it stores.
 #pragma once
 
 #include <cmath>
@@ -20,6 +20,7 @@
 #include "plm/gguf/reader.hpp"
 #include "plm/quant/dequantize.hpp"
 #include "plm/quant/half.hpp"
+#include "plm/quant/quantize.hpp"
 
 namespace plm_test {
 
@@ -99,7 +100,7 @@ class reference_model {
   }
 
   /// Logits (double) at every position of `tokens`, evaluated from position 0.
-  std::vector<std::vector<double>> run(const std::vector<int32_t>& tokens, bool round_cache_f16 = false) {
+  std::vector<std::vector<double>> run(const std::vector<int32_t>& tokens, plm::dtype cache_type = plm::dtype::f32) {
     const int64_t T = static_cast<int64_t>(tokens.size());
     const int64_t nope = dk - n_rot;
     std::vector<std::vector<double>> x(static_cast<size_t>(T));
@@ -119,9 +120,17 @@ class reference_model {
         c = norm(c, L.kv_norm);
         rope(kp.data(), t);
         for (int64_t hh = 0; hh < n_head; ++hh) rope(q[static_cast<size_t>(t)].data() + hh * dk + nope, t);
-        if (round_cache_f16) {
+        if (cache_type == plm::dtype::f16) {
           for (auto& v : c) v = plm::fp16_to_fp32(plm::fp32_to_fp16(static_cast<float>(v)));
           for (auto& v : kp) v = plm::fp16_to_fp32(plm::fp32_to_fp16(static_cast<float>(v)));
+        } else if (cache_type == plm::dtype::q8_0) {
+          std::vector<float> row(c.begin(), c.end());
+          row.insert(row.end(), kp.begin(), kp.end());
+          std::vector<plm::quant::block_q8_0> blk(row.size() / 32);
+          plm::quant::quantize_row_q8_0_ref(row.data(), blk.data(), static_cast<int64_t>(row.size()));
+          plm::quant::dequantize_row_q8_0(blk.data(), row.data(), static_cast<int64_t>(row.size()));
+          for (size_t i = 0; i < c.size(); ++i) c[i] = row[i];
+          for (size_t i = 0; i < kp.size(); ++i) kp[i] = row[c.size() + i];
         }
         const auto kv = L.kvb.mul(c);  // [n_head][nope + dv]
         kn[static_cast<size_t>(t)] = kv;

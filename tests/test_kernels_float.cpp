@@ -14,7 +14,9 @@
 #include "plm/kernels/rope.hpp"
 #include "plm/kernels/softmax.hpp"
 #include "plm/kernels/vec.hpp"
+#include "plm/quant/dequantize.hpp"
 #include "plm/quant/half.hpp"
+#include "plm/quant/quantize.hpp"
 
 namespace k = plm::kernels;
 
@@ -155,20 +157,30 @@ TEST_CASE("relu_sqr and the active list on crafted inputs") {
   }
 }
 
-TEST_CASE("latent attention equals an expanded double computation, any head grouping, f32 and f16 cache") {
+TEST_CASE("latent attention equals an expanded double computation, any head grouping, f32/f16/q8_0 cache") {
   const k::latent_attention_shape sh{24, 8, 1.0f / std::sqrt(20.0f)};
   const int64_t n_head = 5;
   for (int64_t n_kv : {1, 2, 9, 40}) {
     auto ql = randv(n_head * sh.d_latent, 40), qr = randv(n_head * sh.d_rope, 41);
     auto rows = randv(n_kv * sh.row(), 42, -2.0f, 2.0f);
-    for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16}) {
+    for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16, plm::dtype::q8_0}) {
+      REQUIRE(k::latent_cache_type_supported(ct, sh));
       std::vector<uint8_t> cache(static_cast<size_t>(n_kv) * k::latent_cache_row_bytes(sh, ct));
       for (int64_t t = 0; t < n_kv; ++t)
         k::latent_cache_store(sh, rows.data() + t * sh.row(), cache.data() + t * k::latent_cache_row_bytes(sh, ct), ct);
-      // what the cache really holds (f16-rounded)
+      // what the cache really holds (f16-rounded, or q8_0 blocks of 32 dequantized)
       std::vector<double> held(rows.size());
       for (size_t i = 0; i < rows.size(); ++i)
         held[i] = ct == plm::dtype::f16 ? plm::fp16_to_fp32(plm::fp32_to_fp16(rows[i])) : rows[i];
+      if (ct == plm::dtype::q8_0) {
+        std::vector<plm::quant::block_q8_0> blk(static_cast<size_t>(sh.row() / 32));
+        std::vector<float> back(static_cast<size_t>(sh.row()));
+        for (int64_t t = 0; t < n_kv; ++t) {
+          plm::quant::quantize_row_q8_0_ref(rows.data() + t * sh.row(), blk.data(), sh.row());
+          plm::quant::dequantize_row_q8_0(blk.data(), back.data(), sh.row());
+          for (int64_t c = 0; c < sh.row(); ++c) held[static_cast<size_t>(t * sh.row() + c)] = back[static_cast<size_t>(c)];
+        }
+      }
       std::vector<float> out_all(static_cast<size_t>(n_head * sh.d_latent)), out_grp(out_all.size()),
           out_ref(out_all.size());
       std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));

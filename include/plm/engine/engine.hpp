@@ -90,7 +90,7 @@ class model {
 struct session_options {
   int64_t n_ctx = 4096;          ///< positions the cache holds
   int64_t n_threads = 1;         ///< threads (including the caller)
-  dtype cache_type = dtype::f16; ///< latent cache element type: f16 or f32
+  dtype cache_type = dtype::f16; ///< latent cache element type: f16, f32 or q8_0 (PLM: 1152, 2304, 612 B/row)
   int64_t n_batch = 64;          ///< tokens evaluated together in prefill
   bool logits_all = false;       ///< keep logits for every token of the last chunk (perplexity)
   /// Decode uses the sparse down projection when at most this fraction of the FFN
@@ -124,15 +124,16 @@ inline network::forward_config to_config(const session_options& o) {
   return c;
 }
 
-inline result<void> check_options(const session_options& o) {
+inline result<void> check_options(const session_options& o, const hparams& hp) {
   if (o.n_ctx < 1 || o.n_ctx > (int64_t{1} << 24))
     return make_error(errc::invalid_argument, "n_ctx = " + std::to_string(o.n_ctx) + ", expected 1 .. 2^24");
   if (o.n_batch < 1 || o.n_batch > (int64_t{1} << 16))
     return make_error(errc::invalid_argument, "n_batch = " + std::to_string(o.n_batch) + ", expected 1 .. 65536");
   if (o.n_threads < 1 || o.n_threads > 1024)
     return make_error(errc::invalid_argument, "n_threads = " + std::to_string(o.n_threads) + ", expected 1 .. 1024");
-  if (!kernels::latent_cache_type_supported(o.cache_type))
-    return make_error(errc::unsupported, "cache type " + std::string(name(o.cache_type)) + " is not supported (f16, f32)");
+  if (!kernels::latent_cache_type_supported(o.cache_type, {hp.kv_lora_rank, hp.n_rot, 1.0f}))
+    return make_error(errc::unsupported, "cache type " + std::string(name(o.cache_type)) +
+                                             " is not supported (f16, f32; q8_0 when kv_lora_rank + rope dim is a multiple of 32)");
   if (!(o.sparse_max_density >= 0.0f && o.sparse_max_density <= 1.0f))
     return make_error(errc::invalid_argument, "sparse_max_density must be in [0, 1]");
   return ok();
@@ -161,7 +162,7 @@ class session {
  public:
   /// Checks the options, computes the plan, allocates it in one block and starts the threads.
   static result<session> create(const model& m, const session_options& options = {}) {
-    PLM_TRY_VOID(detail::check_options(options));
+    PLM_TRY_VOID(detail::check_options(options, m.params()));
     PLM_TRY(auto pool, thread_pool::create(static_cast<size_t>(options.n_threads)));
     session s(std::move(pool));
     s.model_ = &m;

@@ -18,6 +18,8 @@
 #include <cstring>
 
 #include "plm/core/dtype.hpp"
+#include "plm/quant/dequantize.hpp"
+#include "plm/quant/quantize.hpp"
 #include "plm/kernels/softmax.hpp"
 #include "plm/kernels/vec.hpp"
 
@@ -31,11 +33,15 @@ struct latent_attention_shape {
   int64_t row() const noexcept { return d_latent + d_rope; }
 };
 
-/// True for the cache element types the kernel reads (f32, f16).
-inline bool latent_cache_type_supported(dtype t) noexcept { return t == dtype::f32 || t == dtype::f16; }
+/// True for the cache element types the kernel reads: f32, f16, and q8_0 when
+/// the row (d_latent + d_rope) is a whole number of 32-value blocks.
+inline bool latent_cache_type_supported(dtype t, const latent_attention_shape& shape) noexcept {
+  return t == dtype::f32 || t == dtype::f16 || (t == dtype::q8_0 && shape.row() % 32 == 0);
+}
 
-/// Bytes of one cache row of `shape` in type t (f32 or f16).
+/// Bytes of one cache row of `shape` in type t (PLM: f32 2304, f16 1152, q8_0 612).
 inline size_t latent_cache_row_bytes(const latent_attention_shape& shape, dtype t) noexcept {
+  if (t == dtype::q8_0) return static_cast<size_t>(shape.row() / 32) * sizeof(quant::block_q8_0);
   return static_cast<size_t>(shape.row()) * (t == dtype::f16 ? 2u : 4u);
 }
 
@@ -49,49 +55,46 @@ inline size_t latent_attention_scratch(const latent_attention_shape& shape, int6
 /// Writes one cache row (f32 source of shape.row() values) in type t.
 inline void latent_cache_store(const latent_attention_shape& shape, const float* src, void* dst, dtype t) noexcept {
   if (t == dtype::f16) f32_to_f16(src, static_cast<uint16_t*>(dst), shape.row());
+  else if (t == dtype::q8_0) quant::quantize_row_q8_0_ref(src, static_cast<quant::block_q8_0*>(dst), shape.row());
   else std::memcpy(dst, src, static_cast<size_t>(shape.row()) * sizeof(float));
+}
+
+/// Reads cache row i back as f32 (n = shape.row() values) - what attention sees.
+inline void latent_cache_load(const latent_attention_shape& shape, const void* cache, dtype t, int64_t i, float* dst) noexcept {
+  const uint8_t* r = static_cast<const uint8_t*>(cache) + static_cast<size_t>(i) * latent_cache_row_bytes(shape, t);
+  if (t == dtype::f16) f16_to_f32(reinterpret_cast<const uint16_t*>(r), dst, shape.row());
+  else if (t == dtype::q8_0) quant::dequantize_row_q8_0(reinterpret_cast<const quant::block_q8_0*>(r), dst, shape.row());
+  else std::memcpy(dst, r, static_cast<size_t>(shape.row()) * sizeof(float));
 }
 
 namespace detail {
 inline const float* cache_row_f32(const latent_attention_shape& shape, const void* cache, dtype t, int64_t i,
                                   float* tmp) noexcept {
-  if (t == dtype::f16) {
-    const uint16_t* r = static_cast<const uint16_t*>(cache) + i * shape.row();
-    f16_to_f32(r, tmp, shape.row());
-    return tmp;
-  }
-  return static_cast<const float*>(cache) + i * shape.row();
+  if (t == dtype::f32) return static_cast<const float*>(cache) + i * shape.row();
+  latent_cache_load(shape, cache, t, i, tmp);
+  return tmp;
 }
 }  // namespace detail
 
 namespace ref {
-/// Scalar definition (one head at a time, plain loops). scratch: n_kv floats.
+/// Scalar definition (one head at a time, plain loops). scratch: n_kv + row floats.
 inline void latent_attention(const latent_attention_shape& shape, const float* q_lat, const float* q_rope,
                              int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv, float* out,
                              int64_t h0, int64_t h1, float* scratch) noexcept {
   const int64_t dl = shape.d_latent, row = shape.row();
+  float* k = scratch + n_kv;  // one row as f32
   for (int64_t h = h0; h < h1; ++h) {
     for (int64_t t = 0; t < n_kv; ++t) {
+      latent_cache_load(shape, cache, cache_type, t, k);
       float s = 0.0f;
-      for (int64_t c = 0; c < row; ++c) {
-        const float q = c < dl ? q_lat[h * dl + c] : q_rope[h * q_rope_stride + (c - dl)];
-        const float k = cache_type == dtype::f16
-                            ? plm::kernels::detail::half_bits_to_float(static_cast<const uint16_t*>(cache)[t * row + c])
-                            : static_cast<const float*>(cache)[t * row + c];
-        s += q * k;
-      }
+      for (int64_t c = 0; c < row; ++c) s += (c < dl ? q_lat[h * dl + c] : q_rope[h * q_rope_stride + (c - dl)]) * k[c];
       scratch[t] = s;
     }
     ref::softmax(scratch, n_kv, shape.scale);
-    for (int64_t c = 0; c < dl; ++c) {
-      float o = 0.0f;
-      for (int64_t t = 0; t < n_kv; ++t) {
-        const float v = cache_type == dtype::f16
-                            ? plm::kernels::detail::half_bits_to_float(static_cast<const uint16_t*>(cache)[t * row + c])
-                            : static_cast<const float*>(cache)[t * row + c];
-        o += scratch[t] * v;
-      }
-      out[h * dl + c] = o;
+    for (int64_t c = 0; c < dl; ++c) out[h * dl + c] = 0.0f;
+    for (int64_t t = 0; t < n_kv; ++t) {
+      latent_cache_load(shape, cache, cache_type, t, k);
+      for (int64_t c = 0; c < dl; ++c) out[h * dl + c] += scratch[t] * k[c];
     }
   }
 }
