@@ -1,29 +1,29 @@
-# cross_aarch64.cmake - ctest driver: cross-compile tests for aarch64 and run them under qemu-user.
+# subbuild.cmake - ctest driver: build some tests in a second configuration and run them there.
 #
-#   cmake -DPLM_SOURCE_DIR=... -DPLM_WORK_DIR=... -DPLM_ISA=neon-dotprod -DPLM_TEST_REGEX=... [-DPLM_JOBS=2]
-#         -P cross_aarch64.cmake
+#   cmake -DPLM_SOURCE_DIR=... -DPLM_WORK_DIR=... -DPLM_WHAT="aarch64 under qemu"
+#         -DPLM_CONFIGURE_ARGS="-DA=1|-DB=2" -DPLM_TEST_REGEX=... [-DPLM_JOBS=2] -P subbuild.cmake
 #
-# The NEON kernels cannot run on the x86 build machine, so this configures a
-# second build tree with cmake/toolchains/aarch64-linux-gnu.cmake, builds the
-# tests whose names match PLM_TEST_REGEX, and runs them through ctest there
-# (the toolchain makes ctest start each program under qemu-aarch64). The build
-# tree is kept between runs, so re-running only rebuilds what changed.
+# Some configurations cannot share the main build tree: a cross build for
+# aarch64 (NEON kernels, run under qemu-user by the toolchain's emulator) or a
+# sanitizer build. This configures PLM_WORK_DIR with PLM_CONFIGURE_ARGS
+# ('|'-separated), builds only the tests whose names match PLM_TEST_REGEX and
+# runs them with ctest there. The tree is kept between runs, so re-running
+# rebuilds only what changed.
 cmake_minimum_required(VERSION 3.16)
-foreach(v PLM_SOURCE_DIR PLM_WORK_DIR PLM_ISA PLM_TEST_REGEX)
+include("${CMAKE_CURRENT_LIST_DIR}/script_steps.cmake")
+foreach(v PLM_SOURCE_DIR PLM_WORK_DIR PLM_WHAT PLM_TEST_REGEX)
   if(NOT DEFINED ${v} OR "${${v}}" STREQUAL "")
-    message(FATAL_ERROR "cross_aarch64.cmake: ${v} is not set")
+    message(FATAL_ERROR "subbuild.cmake: ${v} is not set")
   endif()
 endforeach()
 if(NOT PLM_JOBS)
   set(PLM_JOBS 2)
 endif()
+string(REPLACE "|" ";" configure_args "${PLM_CONFIGURE_ARGS}")
 
-include("${CMAKE_CURRENT_LIST_DIR}/script_steps.cmake")
-
-run_step("configure aarch64 (${PLM_ISA})" "${CMAKE_COMMAND}" -S "${PLM_SOURCE_DIR}" -B "${PLM_WORK_DIR}"
-  "-DCMAKE_TOOLCHAIN_FILE=${PLM_SOURCE_DIR}/cmake/toolchains/aarch64-linux-gnu.cmake"
-  -DCMAKE_BUILD_TYPE=Release -DPLM_ISA=${PLM_ISA} -DPLM_BUILD_BENCHMARKS=OFF -DPLM_BUILD_EXAMPLES=OFF
-  -DPLM_INSTALL=OFF -DPLM_TEST_CROSS_AARCH64=OFF)
+# The sub-build must not register sub-builds of its own.
+run_step("configure ${PLM_WHAT}" "${CMAKE_COMMAND}" -S "${PLM_SOURCE_DIR}" -B "${PLM_WORK_DIR}"
+  -DPLM_BUILD_BENCHMARKS=OFF -DPLM_BUILD_EXAMPLES=OFF -DPLM_INSTALL=OFF -DPLM_TEST_SUBBUILDS=OFF ${configure_args})
 
 file(GLOB sources RELATIVE "${PLM_SOURCE_DIR}/tests" "${PLM_SOURCE_DIR}/tests/test_*.cpp")
 set(targets "")
@@ -37,12 +37,12 @@ if(NOT targets)
   message(FATAL_ERROR "no test matches '${PLM_TEST_REGEX}'")
 endif()
 string(REPLACE ";" " " targets_text "${targets}")
-message(STATUS "aarch64 tests: ${targets_text}")
+message(STATUS "${PLM_WHAT}: ${targets_text}")
 
-run_step("build for aarch64" "${CMAKE_COMMAND}" --build "${PLM_WORK_DIR}" --target ${targets} -j ${PLM_JOBS})
+run_step("build ${PLM_WHAT}" "${CMAKE_COMMAND}" --build "${PLM_WORK_DIR}" --target ${targets} -j ${PLM_JOBS})
 execute_process(COMMAND "${CMAKE_CTEST_COMMAND}" -R "${PLM_TEST_REGEX}" --output-on-failure
                 WORKING_DIRECTORY "${PLM_WORK_DIR}" RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "aarch64 tests failed under qemu (ctest exit ${rc}); build tree: ${PLM_WORK_DIR}")
+  message(FATAL_ERROR "${PLM_WHAT}: tests failed (ctest exit ${rc}); build tree: ${PLM_WORK_DIR}")
 endif()
-message(STATUS "aarch64 tests passed under qemu")
+message(STATUS "${PLM_WHAT}: tests passed")
