@@ -200,6 +200,57 @@ TEST_CASE("q4_0 / q8_0 / q8_K give the quants the formulas predict") {
   }
 }
 
+namespace {
+uint64_t fnv1a(const void* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<const uint8_t*>(p)[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+}  // namespace
+
+TEST_CASE("quantizers write the same bytes as ggml's reference quantizers, in every build") {
+  // Input: bell-shaped values reproducible bit for bit on any platform (a sum of
+  // four integer uniforms from splitmix64, one division), 64 blocks per type.
+  // Expected hashes: FNV-1a of the blocks written by llama.cpp's
+  // quantize_row_*_ref (ggml/src/ggml-quants.c at ggml-org/llama.cpp 01243c5),
+  // built separately with -ffp-contract=off, run on x86-64 and on AArch64 (same
+  // hashes). Passing in the avx2 / avx512 / aarch64 builds shows that FMA
+  // contraction cannot change plm's output (quant::detail::rnd).
+  struct golden {
+    dtype t;
+    uint64_t hash;
+  };
+  const golden goldens[] = {
+      {dtype::q4_0, 0x504c6eac9d2a3f3cull}, {dtype::q4_1, 0xe65f116c3e683160ull},
+      {dtype::q5_0, 0x60f491c1bf620778ull}, {dtype::q5_1, 0x364e7071bc14fff8ull},
+      {dtype::q2_k, 0x5e2e730ace3f5437ull}, {dtype::q3_k, 0x9fb8aeed188dc7afull},
+      {dtype::q4_k, 0x8852244d23d05657ull}, {dtype::q5_k, 0xc32a185ffc901be3ull},
+      {dtype::q6_k, 0xd21266ac363e9d04ull}, {dtype::q8_k, 0x9b2fe4b41b89ef20ull},
+  };
+  for (const golden& g : goldens) {
+    const size_t n = static_cast<size_t>(plm::block_size(g.t)) * 64;
+    std::vector<float> x(n);
+    uint64_t seed = 2024;
+    rng r(0);
+    for (auto& v : x) {
+      int s = 0;
+      for (int k = 0; k < 4; ++k) {
+        r.s = seed;
+        s += static_cast<int>(r.next() % 2001);
+        seed = r.s;
+      }
+      v = static_cast<float>(s - 4000) / 1000.0f;
+    }
+    std::vector<uint8_t> q(plm::quant::row_bytes(g.t, static_cast<int64_t>(n)));
+    REQUIRE(plm::quant::quantize_row(g.t, x.data(), q.data(), static_cast<int64_t>(n)));
+    INFO(std::string(plm::name(g.t)));
+    CHECK(fnv1a(q.data(), q.size()) == g.hash);
+  }
+}
+
 TEST_CASE("round_away_i8 is roundf saturated to [-127, 127]") {
   rng r(4242);
   std::vector<float> vs;
