@@ -272,11 +272,12 @@ inline int64_t doc_int(const doc& d, rng_t& r) {
 }
 
 inline int64_t new_int(const doc& d, rng_t& r, int64_t cur) {
+  const uint64_t u = static_cast<uint64_t>(cur);  // wrap, as the stored field would
   switch (pick(r, 7)) {
     case 0: return interesting_int(r);
-    case 1: return cur + 1;
-    case 2: return cur - 1;
-    case 3: return cur * 2;
+    case 1: return static_cast<int64_t>(u + 1);
+    case 2: return static_cast<int64_t>(u - 1);
+    case 3: return static_cast<int64_t>(u * 2);
     case 4: return cur / 2;
     case 5: return doc_int(d, r);
     default: return static_cast<int64_t>(pick(r, 300));

@@ -21,6 +21,9 @@ root=$(cd "$here/../.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 targets=${*:-gguf model_load tokenizer_vocab tokenizer_encode chat}
+# Stacks in UBSan reports (libFuzzer prints ASan's by itself).
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+export UBSAN_OPTIONS
 
 "$here/build.sh" "$build" || exit 1
 "$build/make_seeds" "$build/seeds" $targets >/dev/null || exit 1
