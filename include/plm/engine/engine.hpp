@@ -50,7 +50,9 @@ class model {
     if (!m) return std::move(m).error().with_context("loading '" + path + "'");
     return m;
   }
-  /// As load(), from an already opened GGUF file (taken over).
+  /// As load(), from an already opened GGUF file (taken over). With
+  /// gguf::file::from_memory() this loads from a caller-supplied buffer, which
+  /// must then outlive the model.
   static result<model> from_file(gguf::file f, const load_options& options = {}) {
     model m(std::move(f));
     PLM_TRY(m.hp_, network::read_hparams(m.file_));
@@ -65,9 +67,11 @@ class model {
     return m;
   }
 
+  /// Hyperparameters, cross-checked against every tensor's shape at load.
   const hparams& params() const noexcept { return hp_; }
   /// The GGUF file (metadata such as the tokenizer, and the mapped bytes).
   const gguf::file& file() const noexcept { return file_; }
+  /// Bound tensors and load-time repacks (for kernels and tools; read-only).
   const network::weights& weights() const noexcept { return w_; }
   /// True when the file carries a vocabulary (tokenizer.ggml.* keys).
   bool has_tokenizer() const noexcept { return tok_.has_value(); }
@@ -157,7 +161,10 @@ inline memory_plan plan(const model& m, const session_options& options) {
 /// Optional stop request polled between chunks and between layers.
 using cancel_flag = const std::atomic<bool>*;
 
-/// One conversation: cache, buffers, position. Move-only; keeps a pointer to its model.
+/// One conversation: cache, buffers, position. Move-only. It keeps a pointer to its
+/// model, which must outlive it and stay where it is (do not move a model that
+/// has sessions). One thread at a time per session; sessions of one model may
+/// run on different threads.
 class session {
  public:
   /// Checks the options, computes the plan, allocates it in one block and starts the threads.
@@ -204,6 +211,7 @@ class session {
     }
     return ok();
   }
+  /// prefill() of a whole vector.
   result<void> prefill(const std::vector<int32_t>& tokens, cancel_flag cancel = nullptr) {
     return prefill(tokens.data(), tokens.size(), cancel);
   }
@@ -216,10 +224,12 @@ class session {
   const float* logits(int64_t i) const noexcept { return buf_.logits + i * model_->params().n_vocab; }
   /// Rows available to logits(i): the last chunk's length with logits_all, else 1 (0 before any eval).
   int64_t n_logits() const noexcept { return n_logits_; }
+  /// Logits per row (the model's n_vocab).
   int64_t n_vocab() const noexcept { return model_->params().n_vocab; }
 
   /// Positions in the cache.
   int64_t n_past() const noexcept { return n_past_; }
+  /// Capacity of the cache in positions (session_options::n_ctx).
   int64_t n_ctx() const noexcept { return options_.n_ctx; }
   /// Forgets positions ≥ n (to reuse a common prefix). Error if n > n_past().
   result<void> truncate(int64_t n) {
@@ -238,7 +248,7 @@ class session {
     const uint64_t seen = buf_.ffn_seen[il];
     return seen ? static_cast<double>(buf_.ffn_zero[il]) / static_cast<double>(seen) : 0.0;
   }
-  /// Over all layers.
+  /// Fraction of exact zeros over all layers since the last reset_stats().
   double ffn_sparsity() const noexcept {
     uint64_t z = 0, s = 0;
     for (int64_t i = 0; i < model_->params().n_layer; ++i) {
@@ -247,14 +257,18 @@ class session {
     }
     return s ? static_cast<double>(z) / static_cast<double>(s) : 0.0;
   }
+  /// Restarts the sparsity statistics.
   void reset_stats() noexcept {
     for (int64_t i = 0; i < model_->params().n_layer; ++i) buf_.ffn_zero[i] = buf_.ffn_seen[i] = 0;
   }
 
+  /// The plan this session was created with.
   const memory_plan& memory() const noexcept { return plan_; }
   /// Bytes actually allocated by create() (equals memory().session()).
   size_t allocated_bytes() const noexcept { return block_.size(); }
+  /// Options given to create().
   const session_options& options() const noexcept { return options_; }
+  /// The model this session runs.
   const class model& model() const noexcept { return *model_; }
 
  private:
