@@ -8,6 +8,9 @@
 //    Its type keeps every value exact: f16 → f16, bf16 → bf16, f32 and all
 //    quantized types → f32 (PLM-1.8B: 16·512·128 values per layer; 4 MiB/layer
 //    in f32, i.e. 128 MiB beside the 35 MiB of Q8_0 kv_b halves it replaces).
+//    Measured on a PLM-1.8B-shaped Q8_0 model: its f32 products take 2.9% of
+//    decode CPU samples (the Q8_0 projections 64%), so exactness wins over a
+//    compact int8-plus-scales form (≈ 1.25 B/value) for now.
 //  - ffn_down is repacked neuron-major for the sparse FFN (kernels/sparse_ffn.hpp
 //    lists the bytes per weight of each type), unless disabled.
 // W_UV needs no copy: its rows h·(nope+v)+nope .. +v of attn_kv_b are used in place.
