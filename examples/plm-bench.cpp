@@ -19,6 +19,7 @@
 //
 // Exit status: 0 done, 1 a model failed to load or run, 2 bad command line.
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -45,6 +46,15 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// CPU time of the calling thread: on a shared machine, tokens per CPU-second of
+/// the thread that drives the pool approximate the rate on an idle one (work is
+/// split evenly over the threads, and this thread runs its share of each region).
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 void usage(std::FILE* out) {
@@ -250,6 +260,7 @@ struct record {
   std::string test;        // pp512, tg128
   int64_t n = 0, depth = 0;
   stats tps;               // tokens/s
+  double tps_cpu = 0;      // tokens per CPU-second of the timing thread (idle-machine estimate)
   double ttft_ms = 0;      // prefill: time to first token (prompt evaluated, logits ready)
   double p50_ms = 0, p99_ms = 0;  // decode per-token latency
   double sparsity = 0;     // decode: measured fraction of zero relu² activations
@@ -334,12 +345,15 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
       if (p == 0) continue;
       std::fprintf(stderr, "plm-bench: %s pp%lld\n", base.model.c_str(), static_cast<long long>(p));
       std::vector<double> tps, ttft;
+      double cpu = 0;
       for (int64_t r = 0; r < o.reps; ++r) {
         s->clear();
         const auto toks = random_tokens(p);
+        const double c0 = thread_cpu_seconds();
         const auto t0 = clock_type::now();
         if (auto e = s->prefill(toks); !e) { std::fprintf(stderr, "plm-bench: %s\n", e.error().message().c_str()); return false; }
         const double dt = seconds_since(t0);
+        cpu += thread_cpu_seconds() - c0;
         tps.push_back(static_cast<double>(p) / dt);
         ttft.push_back(dt * 1e3);
       }
@@ -348,6 +362,7 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
       rec.n = p;
       rec.tps = mean_sd(tps);
       rec.ttft_ms = mean_sd(ttft).mean;
+      rec.tps_cpu = static_cast<double>(p * o.reps) / cpu;
       rec.peak_rss = peak_rss_bytes();
       out.push_back(rec);
     }
@@ -366,10 +381,12 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
         if (n == 0) continue;
         std::fprintf(stderr, "plm-bench: %s tg%lld @ d%lld\n", base.model.c_str(), static_cast<long long>(n), static_cast<long long>(d));
         std::vector<double> tps, lat;
+        double cpu = 0;
         s->reset_stats();
         for (int64_t r = 0; r < o.reps; ++r) {
           if (auto e = s->truncate(d); !e) { std::fprintf(stderr, "plm-bench: %s\n", e.error().message().c_str()); return false; }
           const auto toks = random_tokens(n);
+          const double c0 = thread_cpu_seconds();
           const auto t0 = clock_type::now();
           for (int64_t i = 0; i < n; ++i) {
             const auto ti = clock_type::now();
@@ -380,12 +397,14 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
             lat.push_back(seconds_since(ti) * 1e3);
           }
           tps.push_back(static_cast<double>(n) / seconds_since(t0));
+          cpu += thread_cpu_seconds() - c0;
         }
         record rec = base;
         rec.test = "tg" + std::to_string(n);
         rec.n = n;
         rec.depth = d;
         rec.tps = mean_sd(tps);
+        rec.tps_cpu = static_cast<double>(n * o.reps) / cpu;
         rec.p50_ms = percentile(lat, 0.50);
         rec.p99_ms = percentile(lat, 0.99);
         rec.sparsity = s->ffn_sparsity();
@@ -415,19 +434,20 @@ std::string fmt(const char* f, ...) {
 }
 
 void print_md(const std::vector<record>& rs) {
-  std::printf("| model | type | size | params | backend | threads | test | t/s | TTFT ms | p50 ms | p99 ms | "
-              "FFN sparsity | KV B/tok | B read/tok | BW GB/s | roofline | peak RSS |\n");
-  std::printf("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| model | type | size | params | backend | threads | test | t/s | t/s CPU | TTFT ms | p50 ms | p99 ms | "
+              "FFN sparsity | KV B/tok | B read/tok | BW GB/s | roofline | roofline CPU | peak RSS |\n");
+  std::printf("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& r : rs) {
     const bool tg = r.test[0] == 't';
     const std::string test = tg && r.depth > 0 ? r.test + " @ d" + std::to_string(r.depth) : r.test;
-    std::printf("| %s | %s | %.2f GiB | %.2f B | %s | %lld | %s | %.2f ± %.2f | %s | %s | %s | %s | %zu | %s | %.1f | %s | %.2f GiB |\n",
+    std::printf("| %s | %s | %.2f GiB | %.2f B | %s | %lld | %s | %.2f ± %.2f | %.2f | %s | %s | %s | %s | %zu | %s | %.1f | %s | %s | %.2f GiB |\n",
                 r.model.c_str(), r.type.c_str(), r.size_gib, r.params_b, r.isa.c_str(), static_cast<long long>(r.threads),
-                test.c_str(), r.tps.mean, r.tps.sd, tg ? "" : fmt("%.0f", r.ttft_ms).c_str(),
+                test.c_str(), r.tps.mean, r.tps.sd, r.tps_cpu, tg ? "" : fmt("%.0f", r.ttft_ms).c_str(),
                 tg ? fmt("%.2f", r.p50_ms).c_str() : "", tg ? fmt("%.2f", r.p99_ms).c_str() : "",
                 tg ? fmt("%.3f", r.sparsity).c_str() : "", r.kv_per_tok,
                 tg ? fmt("%.1f MB", r.bytes_per_tok / 1e6).c_str() : "", r.bw / 1e9,
-                tg ? fmt("%.0f%%", r.roofline * 100).c_str() : "", static_cast<double>(r.peak_rss) / (1 << 30));
+                tg ? fmt("%.0f%%", r.roofline * 100).c_str() : "",
+                tg ? fmt("%.0f%%", r.roofline * r.tps_cpu / r.tps.mean * 100).c_str() : "", static_cast<double>(r.peak_rss) / (1 << 30));
   }
 }
 
@@ -446,14 +466,14 @@ void print_json(const std::vector<record>& rs) {
   for (size_t i = 0; i < rs.size(); ++i) {
     const auto& r = rs[i];
     std::printf("  {\"model\": %s, \"type\": %s, \"size_bytes\": %.0f, \"n_params\": %.0f, \"isa\": %s, \"n_threads\": %lld, "
-                "\"test\": %s, \"n\": %lld, \"depth\": %lld, \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"ttft_ms\": %.3f, "
+                "\"test\": %s, \"n\": %lld, \"depth\": %lld, \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"cpu_ts\": %.4f, \"ttft_ms\": %.3f, "
                 "\"p50_ms\": %.4f, \"p99_ms\": %.4f, \"ffn_sparsity\": %.5f, \"kv_bytes_per_token\": %zu, "
                 "\"bytes_read_per_token\": %.0f, \"bandwidth_bytes_per_s\": %.0f, \"roofline_fraction\": %.4f, "
-                "\"peak_rss_bytes\": %zu}%s\n",
+                "\"roofline_fraction_cpu\": %.4f, \"peak_rss_bytes\": %zu}%s\n",
                 json_str(r.model).c_str(), json_str(r.type).c_str(), r.size_gib * 1024.0 * 1024.0 * 1024.0, r.params_b * 1e9,
                 json_str(r.isa).c_str(), static_cast<long long>(r.threads), json_str(r.test).c_str(),
-                static_cast<long long>(r.n), static_cast<long long>(r.depth), r.tps.mean, r.tps.sd, r.ttft_ms, r.p50_ms,
-                r.p99_ms, r.sparsity, r.kv_per_tok, r.bytes_per_tok, r.bw, r.roofline, r.peak_rss,
+                static_cast<long long>(r.n), static_cast<long long>(r.depth), r.tps.mean, r.tps.sd, r.tps_cpu, r.ttft_ms, r.p50_ms,
+                r.p99_ms, r.sparsity, r.kv_per_tok, r.bytes_per_tok, r.bw, r.roofline, r.roofline * r.tps_cpu / r.tps.mean, r.peak_rss,
                 i + 1 < rs.size() ? "," : "");
   }
   std::printf("]\n");
@@ -536,6 +556,7 @@ bool read_json(const std::string& path, std::vector<record>& out) {
     r.n = static_cast<int64_t>(num("n"));
     r.depth = static_cast<int64_t>(num("depth"));
     r.tps = {num("avg_ts"), num("stddev_ts")};
+    r.tps_cpu = num("cpu_ts");
     r.ttft_ms = num("ttft_ms");
     r.p50_ms = num("p50_ms");
     r.p99_ms = num("p99_ms");
