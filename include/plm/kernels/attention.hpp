@@ -13,6 +13,7 @@
 // over threads gives bit-identical results.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -49,7 +50,7 @@ inline size_t latent_cache_row_bytes(const latent_attention_shape& shape, dtype 
 /// up to n_kv positions (per query).
 inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_kv,
                                        int64_t n_q = 1) noexcept {
-  return static_cast<size_t>(n_q * n_heads * (n_kv + n_q - 1) + shape.row());
+  return static_cast<size_t>(n_q * n_heads * (n_kv + n_q - 1) + 8 * shape.row());  // scores + a tile of 8 f32 rows
 }
 
 /// Writes one cache row (f32 source of shape.row() values) in type t.
@@ -73,6 +74,48 @@ inline const float* cache_row_f32(const latent_attention_shape& shape, const voi
   if (t == dtype::f32) return static_cast<const float*>(cache) + i * shape.row();
   latent_cache_load(shape, cache, t, i, tmp);
   return tmp;
+}
+
+// Rows of the cache handled together: each query vector chunk is loaded once
+// per 8 rows and each output chunk once per 8 rows.
+inline constexpr int64_t att_tile = 8;
+
+// s[k] = q · rows[k][0..n) for the 8 rows of a tile (rows past the valid ones
+// may repeat a valid pointer; their results are ignored by the caller). One
+// accumulator per row, batches in order, then the tail in order: a row's
+// result does not depend on which tile or how many valid rows it came with.
+inline void dot_tile(const float* q, const float* const* rows, int64_t n, float* s) noexcept {
+  int64_t c = 0;
+#if PLM_DETAIL_KERNELS_SIMD
+  constexpr int64_t w = fwidth;
+  fbatch acc[att_tile];
+  for (int64_t k = 0; k < att_tile; ++k) acc[k] = fbatch(0.0f);
+  for (; c < n - n % w; c += w) {
+    const fbatch qv = fbatch::load_unaligned(q + c);
+    for (int64_t k = 0; k < att_tile; ++k) acc[k] = xsimd::fma(qv, fbatch::load_unaligned(rows[k] + c), acc[k]);
+  }
+  for (int64_t k = 0; k < att_tile; ++k) s[k] = xsimd::hadd(acc[k]);
+#else
+  for (int64_t k = 0; k < att_tile; ++k) s[k] = 0.0f;
+#endif
+  for (int64_t k = 0; k < att_tile; ++k)
+    for (int64_t cc = c; cc < n; ++cc) s[k] += q[cc] * rows[k][cc];
+}
+
+// out[0..n) += Σ_k p[k] · rows[k][0..n) for the first nt rows, row after row for
+// every element: the same arithmetic as nt separate axpys.
+inline void axpy_tile(const float* p, const float* const* rows, int64_t nt, float* out, int64_t n) noexcept {
+  int64_t c = 0;
+#if PLM_DETAIL_KERNELS_SIMD
+  constexpr int64_t w = fwidth;
+  for (; c < n - n % w; c += w) {
+    fbatch acc = fbatch::load_unaligned(out + c);
+    for (int64_t k = 0; k < nt; ++k) acc = xsimd::fma(fbatch(p[k]), fbatch::load_unaligned(rows[k] + c), acc);
+    acc.store_unaligned(out + c);
+  }
+#endif
+  for (; c < n; ++c)
+    for (int64_t k = 0; k < nt; ++k) out[c] += p[k] * rows[k][c];
 }
 }  // namespace detail
 
@@ -113,16 +156,37 @@ inline void latent_attention_causal(const latent_attention_shape& shape, int64_t
                                     int64_t q_lat_stride, const float* q_rope, int64_t q_rope_stride_q,
                                     int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv0,
                                     float* out, int64_t out_stride, int64_t h0, int64_t h1, float* scratch) noexcept {
-  const int64_t dl = shape.d_latent, nh = h1 - h0, n_kv_max = n_kv0 + n_q - 1;
-  float* scores = scratch;                          // [n_q][nh][n_kv_max]
-  float* tmp = scratch + n_q * nh * n_kv_max;       // [row] f32 copy of an f16 row
+  using detail::att_tile;
+  const int64_t dl = shape.d_latent, dr = shape.d_rope, nh = h1 - h0, n_kv_max = n_kv0 + n_q - 1;
+  float* scores = scratch;                     // [n_q][nh][n_kv_max]
+  float* tile = scratch + n_q * nh * n_kv_max;  // [att_tile][row] f32 copies of non-f32 rows
   auto score = [&](int64_t i, int64_t h) { return scores + (i * nh + h) * n_kv_max; };
-  for (int64_t t = 0; t < n_kv_max; ++t) {
-    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
-    for (int64_t i = t < n_kv0 ? 0 : t - n_kv0 + 1; i < n_q; ++i)
-      for (int64_t h = 0; h < nh; ++h)
-        score(i, h)[t] = dot(q_lat + i * q_lat_stride + (h0 + h) * dl, r, dl) +
-                         dot(q_rope + i * q_rope_stride_q + (h0 + h) * q_rope_stride, r + dl, shape.d_rope);
+  const float* rows[att_tile];
+  const float* rope_rows[att_tile];
+  auto load_tile = [&](int64_t t0, int64_t nt) {
+    for (int64_t k = 0; k < att_tile; ++k) {
+      const int64_t t = t0 + (k < nt ? k : 0);  // pad with the tile's first row
+      rows[k] = k < nt || k == 0 ? detail::cache_row_f32(shape, cache, cache_type, t, tile + k * shape.row()) : rows[0];
+      rope_rows[k] = rows[k] + dl;
+    }
+  };
+  // visible rows of query i within the tile starting at t0
+  auto visible = [&](int64_t i, int64_t t0, int64_t nt) { return std::max<int64_t>(0, std::min(nt, n_kv0 + i - t0)); };
+
+  float s_lat[att_tile], s_rope[att_tile];
+  for (int64_t t0 = 0; t0 < n_kv_max; t0 += att_tile) {
+    const int64_t nt = std::min(att_tile, n_kv_max - t0);
+    load_tile(t0, nt);
+    for (int64_t i = 0; i < n_q; ++i) {
+      const int64_t vt = visible(i, t0, nt);
+      if (vt == 0) continue;
+      for (int64_t h = 0; h < nh; ++h) {
+        detail::dot_tile(q_lat + i * q_lat_stride + (h0 + h) * dl, rows, dl, s_lat);
+        detail::dot_tile(q_rope + i * q_rope_stride_q + (h0 + h) * q_rope_stride, rope_rows, dr, s_rope);
+        float* sc = score(i, h) + t0;
+        for (int64_t k = 0; k < vt; ++k) sc[k] = s_lat[k] + s_rope[k];
+      }
+    }
   }
   for (int64_t i = 0; i < n_q; ++i)
     for (int64_t h = 0; h < nh; ++h) {
@@ -130,10 +194,14 @@ inline void latent_attention_causal(const latent_attention_shape& shape, int64_t
       float* o = out + i * out_stride + (h0 + h) * dl;
       for (int64_t c = 0; c < dl; ++c) o[c] = 0.0f;
     }
-  for (int64_t t = 0; t < n_kv_max; ++t) {
-    const float* r = detail::cache_row_f32(shape, cache, cache_type, t, tmp);
-    for (int64_t i = t < n_kv0 ? 0 : t - n_kv0 + 1; i < n_q; ++i)
-      for (int64_t h = 0; h < nh; ++h) axpy(score(i, h)[t], r, out + i * out_stride + (h0 + h) * dl, dl);
+  for (int64_t t0 = 0; t0 < n_kv_max; t0 += att_tile) {
+    const int64_t nt = std::min(att_tile, n_kv_max - t0);
+    load_tile(t0, nt);
+    for (int64_t i = 0; i < n_q; ++i) {
+      const int64_t vt = visible(i, t0, nt);
+      for (int64_t h = 0; vt > 0 && h < nh; ++h)
+        detail::axpy_tile(score(i, h) + t0, rows, vt, out + i * out_stride + (h0 + h) * dl, dl);
+    }
   }
 }
 
