@@ -60,6 +60,12 @@ TEST_CASE("fuzz regression inputs replay without breaking an invariant") {
     std::sort(files.begin(), files.end());
     for (const fs::path& p : files) {
       CAPTURE(p.string());
+      if (p.filename().string().rfind("open-", 0) == 0) {
+        // A finding whose fix is pending in another part of plm; tests/fuzz/run.sh
+        // replays it under the sanitizers. Not here: some ask for gigabytes.
+        MESSAGE("open finding, not replayed by ctest: " << p.filename().string());
+        continue;
+      }
       const std::vector<uint8_t> bytes = read_all(p);
       const plm_fuzz::outcome o = run(target, bytes);
       CHECK_MESSAGE(o.failure.empty(), o.failure);
