@@ -4,7 +4,6 @@
 #include <string_view>
 
 #include "plm/plm.hpp"
-#include "plm/engine/generate.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 3) {
