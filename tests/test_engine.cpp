@@ -53,6 +53,15 @@ plm_test::model_spec odd_dims() {  // nothing a multiple of anything
   return s;
 }
 
+// Writes `spec` as <binary dir>/engine_<name>.gguf and loads it (the test stops if either fails).
+plm::model write_and_load(const plm_test::model_spec& spec, const std::string& name) {
+  const std::string path = tmp_path(name);
+  REQUIRE(plm_test::write_model(spec, path));
+  auto m = plm::model::load(path);
+  REQUIRE(m);
+  return std::move(*m);
+}
+
 struct run_result {
   std::vector<std::vector<float>> logits;  // per position
 };
@@ -324,13 +333,10 @@ TEST_CASE("errors: architecture, missing tensor, wrong shape, context overflow, 
   }
   SUBCASE("context overflow keeps the session intact; bad ids are rejected up front") {
     auto spec = odd_dims();
-    const auto path = tmp_path("overflow");
-    REQUIRE(plm_test::write_model(spec, path));
-    auto m = plm::model::load(path);
-    REQUIRE(m);
+    const auto m = write_and_load(spec, "overflow");
     plm::session_options o;
     o.n_ctx = 10;
-    auto s = plm::session::create(*m, o);
+    auto s = plm::session::create(m, o);
     REQUIRE(s);
     const auto toks = random_tokens(10, spec.n_vocab, 3);
     REQUIRE(s->prefill(toks.data(), 8));
@@ -346,7 +352,7 @@ TEST_CASE("errors: architecture, missing tensor, wrong shape, context overflow, 
     CHECK(s->n_past() == 8);
     // still usable: the next tokens give the same logits as an uninterrupted run
     REQUIRE(s->prefill(toks.data() + 8, 2));
-    auto s2 = plm::session::create(*m, o);
+    auto s2 = plm::session::create(m, o);
     REQUIRE(s2);
     REQUIRE(s2->prefill(toks));
     CHECK(std::vector<float>(s->logits(), s->logits() + s->n_vocab()) ==
@@ -361,31 +367,25 @@ TEST_CASE("errors: architecture, missing tensor, wrong shape, context overflow, 
   }
   SUBCASE("bad session options") {
     auto spec = odd_dims();
-    const auto path = tmp_path("opts");
-    REQUIRE(plm_test::write_model(spec, path));
-    auto m = plm::model::load(path);
-    REQUIRE(m);
+    const auto m = write_and_load(spec, "opts");
     plm::session_options o;
     o.n_ctx = 0;
-    CHECK(plm::session::create(*m, o).error().kind() == plm::errc::invalid_argument);
+    CHECK(plm::session::create(m, o).error().kind() == plm::errc::invalid_argument);
     o.n_ctx = 8;
     o.cache_type = plm::dtype::q4_k;
-    CHECK(plm::session::create(*m, o).error().kind() == plm::errc::unsupported);
+    CHECK(plm::session::create(m, o).error().kind() == plm::errc::unsupported);
     o.cache_type = plm::dtype::q8_0;  // odd_dims: a 26-value cache row is no whole q8_0 block
-    CHECK(plm::session::create(*m, o).error().kind() == plm::errc::unsupported);
+    CHECK(plm::session::create(m, o).error().kind() == plm::errc::unsupported);
   }
 }
 
 TEST_CASE("cancellation stops prefill between chunks with the completed chunks kept") {
   auto spec = odd_dims();
-  const auto path = tmp_path("cancel");
-  REQUIRE(plm_test::write_model(spec, path));
-  auto m = plm::model::load(path);
-  REQUIRE(m);
+  const auto m = write_and_load(spec, "cancel");
   plm::session_options o;
   o.n_ctx = 32;
   o.n_batch = 4;
-  auto s = plm::session::create(*m, o);
+  auto s = plm::session::create(m, o);
   REQUIRE(s);
   std::atomic<bool> stop{true};
   const auto toks = random_tokens(12, spec.n_vocab, 9);
