@@ -209,7 +209,7 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
     for_tokens([&](int64_t t) { kernels::rms_norm(b.x + t * E, L.attn_norm, b.h + t * E, E, hp.norm_eps); });
     prepare(L.attn_q.type, b.h, E, E, b.prep);
     project(L.attn_q, b.prep, b.q, hp.q_rows());
-    prepare(L.attn_kv_a.type, b.h, E, E, b.prep);
+    if (L.attn_kv_a.type != L.attn_q.type) prepare(L.attn_kv_a.type, b.h, E, E, b.prep);  // same type: same input form
     project(L.attn_kv_a, b.prep, b.kv, KVROW);
     for_tokens([&](int64_t t) {
       float* kv = b.kv + t * KVROW;
