@@ -1,13 +1,16 @@
 # subbuild.cmake - ctest driver: build some tests in a second configuration and run them there.
 #
 #   cmake -DPLM_SOURCE_DIR=... -DPLM_WORK_DIR=... -DPLM_WHAT="aarch64 under qemu"
-#         -DPLM_CONFIGURE_ARGS="-DA=1|-DB=2" -DPLM_TEST_REGEX=... [-DPLM_JOBS=2] -P subbuild.cmake
+#         -DPLM_CONFIGURE_ARGS="-DA=1|-DB=2" -DPLM_TEST_REGEX=... [-DPLM_JOBS=2]
+#         [-DPLM_BUILD_ALL=ON] [-DPLM_TEST_EXCLUDE=regex] -P subbuild.cmake
 #
 # Some configurations cannot share the main build tree: a cross build for
 # aarch64 (NEON kernels, run under qemu-user by the toolchain's emulator) or a
 # sanitizer build. This configures PLM_WORK_DIR with PLM_CONFIGURE_ARGS
 # ('|'-separated), builds only the tests whose names match PLM_TEST_REGEX and
-# runs them with ctest there. The tree is kept between runs, so re-running
+# runs them with ctest there. PLM_BUILD_ALL=ON builds the whole tree instead
+# (library header checks, every test, and the examples when the configure
+# arguments turn them on); the run is still PLM_TEST_REGEX. The tree is kept between runs, so re-running
 # rebuilds only what changed.
 cmake_minimum_required(VERSION 3.16)
 include("${CMAKE_CURRENT_LIST_DIR}/script_steps.cmake")
@@ -39,9 +42,24 @@ endif()
 string(REPLACE ";" " " targets_text "${targets}")
 message(STATUS "${PLM_WHAT}: ${targets_text}")
 
-run_step("build ${PLM_WHAT}" "${CMAKE_COMMAND}" --build "${PLM_WORK_DIR}" --target ${targets} -j ${PLM_JOBS})
-execute_process(COMMAND "${CMAKE_CTEST_COMMAND}" -R "${PLM_TEST_REGEX}" --output-on-failure
+string(TIMESTAMP t0 "%s")
+if(PLM_BUILD_ALL)
+  run_step("build ${PLM_WHAT}" "${CMAKE_COMMAND}" --build "${PLM_WORK_DIR}" -j ${PLM_JOBS})
+else()
+  run_step("build ${PLM_WHAT}" "${CMAKE_COMMAND}" --build "${PLM_WORK_DIR}" --target ${targets} -j ${PLM_JOBS})
+endif()
+string(TIMESTAMP t1 "%s")
+set(exclude "")
+if(PLM_TEST_EXCLUDE)
+  set(exclude -E "${PLM_TEST_EXCLUDE}")
+endif()
+execute_process(COMMAND "${CMAKE_CTEST_COMMAND}" -R "${PLM_TEST_REGEX}" ${exclude} --output-on-failure -j ${PLM_JOBS}
                 WORKING_DIRECTORY "${PLM_WORK_DIR}" RESULT_VARIABLE rc)
+string(TIMESTAMP t2 "%s")
+math(EXPR build_s "${t1} - ${t0}")
+math(EXPR test_s "${t2} - ${t1}")
+# Timings in the log: the sub-builds dominate CI time, keep an eye on them.
+message(STATUS "${PLM_WHAT}: build ${build_s} s, tests ${test_s} s (-j ${PLM_JOBS})")
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${PLM_WHAT}: tests failed (ctest exit ${rc}); build tree: ${PLM_WORK_DIR}")
 endif()

@@ -4,6 +4,7 @@
 #   cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake \
 #         -DPLM_ISA=neon-dotprod -DPLM_BUILD_BENCHMARKS=OFF
 #   cmake --build build-aarch64 && ctest --test-dir build-aarch64   # ctest runs each test through qemu
+# Plain NEON on a Raspberry Pi 4 core: -DPLM_ISA=neon -DPLM_QEMU_CPU=cortex-a72.
 # Override PLM_CROSS_PREFIX for another triplet (e.g. aarch64-none-linux-gnu-).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
@@ -13,10 +14,20 @@ set(PLM_CROSS_SYSROOT "/usr/aarch64-linux-gnu" CACHE PATH "Target runtime librar
 set(CMAKE_C_COMPILER "${PLM_CROSS_PREFIX}gcc")
 set(CMAKE_CXX_COMPILER "${PLM_CROSS_PREFIX}g++")
 
-# ctest (and add_custom_command) run target programs through qemu.
+# ctest (and add_custom_command) run target programs through qemu, emulating
+# PLM_QEMU_CPU: qemu faults (SIGILL) on any instruction that CPU lacks, so
+# -DPLM_ISA=neon -DPLM_QEMU_CPU=cortex-a72 (Raspberry Pi 4, armv8.0) proves the
+# plain-NEON build executes nothing newer, e.g. no SDOT. Default: the QEMU_CPU
+# environment variable at configure time, else "max" (every feature qemu has).
+if(DEFINED ENV{QEMU_CPU} AND NOT "$ENV{QEMU_CPU}" STREQUAL "")
+  set(plm_qemu_cpu_default "$ENV{QEMU_CPU}")
+else()
+  set(plm_qemu_cpu_default "max")
+endif()
+set(PLM_QEMU_CPU "${plm_qemu_cpu_default}" CACHE STRING "CPU qemu-aarch64 emulates when running tests (-cpu)")
 find_program(PLM_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static)
 if(PLM_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR "${PLM_QEMU_AARCH64};-L;${PLM_CROSS_SYSROOT}")
+  set(CMAKE_CROSSCOMPILING_EMULATOR "${PLM_QEMU_AARCH64};-cpu;${PLM_QEMU_CPU};-L;${PLM_CROSS_SYSROOT}")
 endif()
 
 # Libraries must be the target's; header-only dependencies (xsimd, doctest and
