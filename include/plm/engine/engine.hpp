@@ -14,6 +14,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,17 +29,53 @@
 #include "plm/model/forward.hpp"
 #include "plm/model/hparams.hpp"
 #include "plm/model/weights.hpp"
+#include "plm/sample/sampler.hpp"
 #include "plm/text/tokenizer.hpp"
 
 namespace plm {
 
 using network::hparams;
 
+/// Memory the caller lends plm; it must be aligned to buffer_alignment (64) and outlive its user.
+struct caller_buffer {
+  void* data = nullptr;
+  size_t size = 0;
+};
+
 /// How a model file is brought in and prepared.
 struct load_options {
   map_options map;          ///< mmap (default) or read into owned memory; prefault / mlock
   bool sparse_ffn = true;   ///< repack ffn_down neuron-major for the exact sparse FFN (costs owned memory)
+  /// When data != nullptr the load-time repacks (W_UK^T, ffn_down) go here instead of
+  /// a buffer of the model's own; size it with plan_model(). Too small: out_of_memory
+  /// naming needed and given bytes; misaligned: invalid_argument naming the alignment.
+  caller_buffer weight_buffer;
 };
+
+/// Bytes of the model's owned part (load-time repacks) that load() with `options`
+/// will need: the size of load_options::weight_buffer. Reads only the header.
+inline result<size_t> plan_model(const gguf::file& f, const load_options& options = {}) {
+  PLM_TRY(hparams hp, network::read_hparams(f));
+  std::vector<dtype> down;
+  dtype kvb = dtype::f32;
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    const std::string kn = network::detail::layer_name(il, "attn_kv_b"), dn = network::detail::layer_name(il, "ffn_down");
+    const gguf::tensor_info* kb = f.find_tensor(kn);
+    const gguf::tensor_info* dd = f.find_tensor(dn);
+    if (!kb) return make_error(errc::missing, "tensor '" + kn + "' is missing");
+    if (!dd) return make_error(errc::missing, "tensor '" + dn + "' is missing");
+    if (il == 0) kvb = kb->type;
+    down.push_back(dd->type);
+  }
+  return network::owned_weight_bytes(hp, kvb, down, options.sparse_ffn);
+}
+/// plan_model() of a file on disk (mapped on demand, nothing read into memory).
+inline result<size_t> plan_model(const std::string& path, const load_options& options = {}) {
+  PLM_TRY(auto f, gguf::file::open(path, map_options{}));
+  auto r = plan_model(f, options);
+  if (!r) return std::move(r).error().with_context("planning '" + path + "'");
+  return r;
+}
 
 /// A loaded PLM model: hyperparameters, zero-copy weights, load-time repacks.
 class model {
@@ -56,7 +94,8 @@ class model {
   static result<model> from_file(gguf::file f, const load_options& options = {}) {
     model m(std::move(f));
     PLM_TRY(m.hp_, network::read_hparams(m.file_));
-    PLM_TRY(m.w_, network::load_weights(m.file_, m.hp_, options.sparse_ffn));
+    PLM_TRY(m.w_, network::load_weights(m.file_, m.hp_, options.sparse_ffn,
+                                        static_cast<uint8_t*>(options.weight_buffer.data), options.weight_buffer.size));
     if (m.file_.has("tokenizer.ggml.model")) {
       PLM_TRY(auto tok, text::tokenizer::from_gguf(m.file_));
       if (tok.n_vocab() > m.hp_.n_vocab)
@@ -80,7 +119,9 @@ class model {
   /// Tensor bytes used from the file (mapped, or read when not mapped).
   size_t mapped_bytes() const noexcept { return w_.mapped_bytes; }
   /// Bytes the model owns beside the file: transposed W_UK and ffn_down repacks.
-  size_t owned_bytes() const noexcept { return w_.owned.size(); }
+  size_t owned_bytes() const noexcept { return w_.owned_size; }
+  /// True when the repacks live in load_options::weight_buffer (caller memory).
+  bool uses_caller_weight_buffer() const noexcept { return w_.owned_size > 0 && w_.owned.empty(); }
 
  private:
   explicit model(gguf::file f) : file_(std::move(f)) {}
@@ -169,18 +210,17 @@ class session {
  public:
   /// Checks the options, computes the plan, allocates it in one block and starts the threads.
   static result<session> create(const model& m, const session_options& options = {}) {
-    PLM_TRY_VOID(detail::check_options(options, m.params()));
-    PLM_TRY(auto pool, thread_pool::create(static_cast<size_t>(options.n_threads)));
-    session s(std::move(pool));
-    s.model_ = &m;
-    s.options_ = options;
-    s.config_ = detail::to_config(options);
-    s.plan_ = plan(m, options);
-    PLM_TRY(s.block_, aligned_buffer::allocate(s.plan_.session()));
-    const auto sizes = network::forward_layout(m.params(), m.weights(), s.config_, s.block_.data(), s.buf_);
-    if (sizes.total() != s.plan_.session())
-      return make_error(errc::out_of_memory, "session layout does not match its plan");
-    return s;
+    return create_in(m, options, nullptr, 0);
+  }
+  /// As create(), in caller memory: `buffer` (aligned to buffer_alignment = 64) of at
+  /// least plan(m, options).session() bytes, which must outlive the session. plm
+  /// allocates no memory for the cache, scratch or logits; the only heap allocation
+  /// is the thread pool's shared state (one small object, independent of the model).
+  /// Errors: invalid_argument (misaligned, naming the alignment), out_of_memory
+  /// (too small, naming needed and given bytes).
+  static result<session> create(const class model& m, const session_options& options, void* buffer, size_t size) {
+    if (buffer == nullptr) return make_error(errc::invalid_argument, "session buffer is null");
+    return create_in(m, options, static_cast<uint8_t*>(buffer), size);
   }
 
   /// Evaluates tokens at positions n_past() .. and appends them to the cache.
@@ -205,6 +245,7 @@ class session {
       const int64_t len = std::min<int64_t>(options_.n_batch, static_cast<int64_t>(n - done));
       if (!network::forward_eval(model_->params(), model_->weights(), config_, buf_, pool_, tokens + done, len, n_past_, stop))
         return make_error(errc::cancelled, "prefill cancelled after " + std::to_string(done) + " tokens");
+      std::memcpy(buf_.tokens + n_past_, tokens + done, static_cast<size_t>(len) * sizeof(int32_t));
       n_past_ += len;
       n_logits_ = options_.logits_all ? len : 1;
       done += static_cast<size_t>(len);
@@ -229,6 +270,8 @@ class session {
 
   /// Positions in the cache.
   int64_t n_past() const noexcept { return n_past_; }
+  /// Token ids at positions [0, n_past()).
+  const int32_t* tokens() const noexcept { return buf_.tokens; }
   /// Capacity of the cache in positions (session_options::n_ctx).
   int64_t n_ctx() const noexcept { return options_.n_ctx; }
   /// Forgets positions ≥ n (to reuse a common prefix). Error if n > n_past().
@@ -264,8 +307,18 @@ class session {
 
   /// The plan this session was created with.
   const memory_plan& memory() const noexcept { return plan_; }
-  /// Bytes actually allocated by create() (equals memory().session()).
+  /// Bytes actually allocated by create() (equals memory().session(); 0 in caller memory).
   size_t allocated_bytes() const noexcept { return block_.size(); }
+
+  /// Writes the state (tokens, latent cache rows [0, n_past) of every layer, and
+  /// `sampler` when given) to `path`; format in detail::session_file below.
+  result<void> save(const std::string& path, const sample::sampler_state* sampler = nullptr) const;
+  /// Replaces this session's state by the one saved in `path`. Rejected, with the
+  /// session unchanged: another model (type_mismatch, "fingerprint"), another cache
+  /// type (type_mismatch, "cache type"), n_past above this n_ctx (context_overflow),
+  /// truncated or corrupt file (invalid_format), unknown version (unsupported).
+  /// The sampler state, when the file has one and `sampler` is given, is stored there.
+  result<void> load_state(const std::string& path, sample::sampler_state* sampler = nullptr);
   /// Options given to create().
   const session_options& options() const noexcept { return options_; }
   /// The model this session runs.
@@ -273,6 +326,36 @@ class session {
 
  private:
   explicit session(thread_pool pool) : pool_(std::move(pool)) {}
+
+  static result<session> create_in(const class model& m, const session_options& options, uint8_t* ext, size_t ext_size) {
+    PLM_TRY_VOID(detail::check_options(options, m.params()));
+    const memory_plan p = plan(m, options);
+    if (ext != nullptr) {
+      if (reinterpret_cast<uintptr_t>(ext) % buffer_alignment != 0)
+        return make_error(errc::invalid_argument, "session buffer is not aligned to " + std::to_string(buffer_alignment) +
+                                                      " bytes (required alignment)");
+      if (ext_size < p.session())
+        return make_error(errc::out_of_memory, "session buffer too small: needed " + std::to_string(p.session()) +
+                                                   " bytes, given " + std::to_string(ext_size));
+    }
+    PLM_TRY(auto pool, thread_pool::create(static_cast<size_t>(options.n_threads)));
+    session s(std::move(pool));
+    s.model_ = &m;
+    s.options_ = options;
+    s.config_ = detail::to_config(options);
+    s.plan_ = p;
+    uint8_t* base = ext;
+    if (base == nullptr) {
+      PLM_TRY(s.block_, aligned_buffer::allocate(s.plan_.session()));
+      base = s.block_.data();
+    } else {
+      std::memset(base, 0, p.session());  // counters and cache start at zero, as in an allocated block
+    }
+    const auto sizes = network::forward_layout(m.params(), m.weights(), s.config_, base, s.buf_);
+    if (sizes.total() != s.plan_.session())
+      return make_error(errc::out_of_memory, "session layout does not match its plan");
+    return s;
+  }
   const class model* model_ = nullptr;
   session_options options_;
   network::forward_config config_;
@@ -283,5 +366,179 @@ class session {
   int64_t n_past_ = 0;
   int64_t n_logits_ = 0;
 };
+
+namespace detail {
+// FNV-1a 64: cheap, deterministic, good enough to tell models apart (not a security hash).
+inline uint64_t fnv1a(uint64_t h, const void* data, size_t n) noexcept {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+inline constexpr uint64_t fnv_offset = 0xcbf29ce484222325ull;
+
+/// Model identity for session files: hyperparameters, every tensor's name, type and
+/// shape, and the first and last 64 bytes of each tensor's data (a sample: hashing
+/// 1+ GB of weights on every save/restore would cost seconds).
+inline uint64_t model_fingerprint(const model& m) noexcept {
+  const hparams& hp = m.params();
+  const int64_t v[] = {hp.n_layer, hp.n_embd, hp.n_vocab, hp.n_head, hp.n_ff, hp.kv_lora_rank, hp.n_rot, hp.head_dim_v};
+  uint64_t h = fnv1a(fnv_offset, v, sizeof v);
+  for (const auto& t : m.file().tensors()) {
+    h = fnv1a(h, t.name.data(), t.name.size());
+    const uint32_t ty = static_cast<uint32_t>(t.type);
+    h = fnv1a(h, &ty, sizeof ty);
+    h = fnv1a(h, t.ne, sizeof t.ne);
+    const tensor_view tv = m.file().view(t);
+    const size_t n = tv.n_bytes(), k = std::min<size_t>(64, n);
+    if (tv.data != nullptr && k > 0) {
+      h = fnv1a(h, tv.data, k);
+      h = fnv1a(h, static_cast<const uint8_t*>(tv.data) + (n - k), k);
+    }
+  }
+  return h;
+}
+
+/// Session file, little-endian, version 1:
+///   char magic[8] = "PLMSESS\0"; u32 version; u32 cache_type (ggml id);
+///   u64 model fingerprint; i64 n_layer; u64 row_bytes (per layer and position);
+///   i64 n_ctx of the saving session; i64 n_past; u32 has_sampler; u32 n_recent;
+///   u64 rng[4]                                   (header: session_file_header bytes)
+///   i32 tokens[n_past]; i32 recent[n_recent];
+///   rows: for each layer, cache rows [0, n_past) (n_past · row_bytes bytes);
+///   u64 FNV-1a of everything before it.
+/// Only n_past rows are written, not n_ctx.
+inline constexpr char session_magic[8] = {'P', 'L', 'M', 'S', 'E', 'S', 'S', 0};
+inline constexpr uint32_t session_version = 1;
+inline constexpr size_t session_file_header = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4 + 32;
+
+template <class T>
+void put(std::vector<uint8_t>& out, const T& v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&v);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+struct reader {
+  const uint8_t* p;
+  size_t left;
+  template <class T>
+  bool get(T& v) {
+    if (left < sizeof(T)) return false;
+    std::memcpy(&v, p, sizeof(T));
+    p += sizeof(T);
+    left -= sizeof(T);
+    return true;
+  }
+};
+}  // namespace detail
+
+/// Bytes of a session file: header + tokens + recent tokens + rows + checksum.
+inline size_t session_file_bytes(int64_t n_past, int64_t n_layer, size_t row_bytes, size_t n_recent = 0) {
+  return detail::session_file_header + static_cast<size_t>(n_past) * 4 + n_recent * 4 +
+         static_cast<size_t>(n_past * n_layer) * row_bytes + 8;
+}
+
+inline result<void> session::save(const std::string& path, const sample::sampler_state* sampler) const {
+  const hparams& hp = model_->params();
+  const size_t row = kernels::latent_cache_row_bytes({hp.kv_lora_rank, hp.n_rot, 1.0f}, options_.cache_type);
+  const size_t n_recent = sampler ? sampler->recent.size() : 0;
+  std::vector<uint8_t> out;
+  out.reserve(session_file_bytes(n_past_, hp.n_layer, row, n_recent));
+  out.insert(out.end(), detail::session_magic, detail::session_magic + 8);
+  detail::put(out, detail::session_version);
+  detail::put(out, static_cast<uint32_t>(options_.cache_type));
+  detail::put(out, detail::model_fingerprint(*model_));
+  detail::put(out, hp.n_layer);
+  detail::put(out, static_cast<uint64_t>(row));
+  detail::put(out, options_.n_ctx);
+  detail::put(out, n_past_);
+  detail::put(out, static_cast<uint32_t>(sampler != nullptr));
+  detail::put(out, static_cast<uint32_t>(n_recent));
+  for (int i = 0; i < 4; ++i) detail::put(out, sampler ? sampler->rng.s[i] : uint64_t{0});
+  out.insert(out.end(), reinterpret_cast<const uint8_t*>(buf_.tokens),
+             reinterpret_cast<const uint8_t*>(buf_.tokens + n_past_));
+  for (size_t i = 0; i < n_recent; ++i) detail::put(out, sampler->recent[i]);
+  const uint8_t* cache = static_cast<const uint8_t*>(buf_.cache);
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    const uint8_t* layer = cache + static_cast<size_t>(il * options_.n_ctx) * row;
+    out.insert(out.end(), layer, layer + static_cast<size_t>(n_past_) * row);
+  }
+  detail::put(out, detail::fnv1a(detail::fnv_offset, out.data(), out.size()));
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return make_error(errc::io_error, "cannot open '" + path + "' for writing");
+  const bool wrote = std::fwrite(out.data(), 1, out.size(), f) == out.size();
+  const bool closed = std::fclose(f) == 0;
+  if (!wrote || !closed) return make_error(errc::io_error, "cannot write session file '" + path + "'");
+  return ok();
+}
+
+inline result<void> session::load_state(const std::string& path, sample::sampler_state* sampler) {
+  const auto fail = [&](errc k, const std::string& msg) { return make_error(k, "session file '" + path + "': " + msg); };
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return fail(errc::io_error, "cannot open");
+  std::vector<uint8_t> data;
+  uint8_t chunk[1 << 16];
+  size_t got = 0;
+  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) data.insert(data.end(), chunk, chunk + got);
+  std::fclose(f);
+  if (data.size() < detail::session_file_header + 8 || std::memcmp(data.data(), detail::session_magic, 8) != 0)
+    return fail(errc::invalid_format, "not a plm session file (bad magic or shorter than the header)");
+  detail::reader r{data.data() + 8, data.size() - 8};
+  uint32_t version = 0, cache_type = 0, has_sampler = 0, n_recent = 0;
+  uint64_t fp = 0, row = 0, rng[4];
+  int64_t n_layer = 0, n_ctx = 0, n_past = 0;
+  r.get(version);
+  if (version != detail::session_version)
+    return fail(errc::unsupported, "version " + std::to_string(version) + ", expected " +
+                                       std::to_string(detail::session_version));
+  r.get(cache_type), r.get(fp), r.get(n_layer), r.get(row), r.get(n_ctx), r.get(n_past), r.get(has_sampler),
+      r.get(n_recent);
+  for (auto& x : rng) r.get(x);
+  const hparams& hp = model_->params();
+  const size_t my_row = kernels::latent_cache_row_bytes({hp.kv_lora_rank, hp.n_rot, 1.0f}, options_.cache_type);
+  if (fp != detail::model_fingerprint(*model_) || n_layer != hp.n_layer)
+    return fail(errc::type_mismatch, "saved from another model (fingerprint or layer count differs)");
+  if (cache_type != static_cast<uint32_t>(options_.cache_type) || row != my_row) {
+    const dtype_info* ft = find_dtype(cache_type);
+    return fail(errc::type_mismatch, "cache type " + std::string(ft ? ft->name : std::string_view("unknown")) + " in the file, session has " +
+                                         std::string(name(options_.cache_type)));
+  }
+  if (n_past < 0 || n_past > (int64_t{1} << 24) || n_recent > (1u << 24))
+    return fail(errc::invalid_format, "n_past " + std::to_string(n_past) + " or recent count out of range");
+  if (n_past > options_.n_ctx)
+    return fail(errc::context_overflow, std::to_string(n_past) + " saved positions do not fit n_ctx " +
+                                            std::to_string(options_.n_ctx));
+  const size_t want = session_file_bytes(n_past, n_layer, row, n_recent);
+  if (data.size() != want)
+    return fail(errc::invalid_format, "truncated or padded: " + std::to_string(data.size()) + " bytes, expected " +
+                                          std::to_string(want));
+  uint64_t sum = 0;
+  std::memcpy(&sum, data.data() + want - 8, 8);
+  if (sum != detail::fnv1a(detail::fnv_offset, data.data(), want - 8))
+    return fail(errc::invalid_format, "checksum mismatch (corrupt file)");
+  const int32_t* toks = reinterpret_cast<const int32_t*>(data.data() + detail::session_file_header);
+  for (int64_t i = 0; i < n_past; ++i) {
+    int32_t t;
+    std::memcpy(&t, toks + i, 4);
+    if (t < 0 || t >= hp.n_vocab)
+      return fail(errc::out_of_range, "token " + std::to_string(t) + " at " + std::to_string(i) + " outside the vocabulary");
+  }
+  // Validated: now change the session.
+  const uint8_t* p = data.data() + detail::session_file_header;
+  std::memcpy(buf_.tokens, p, static_cast<size_t>(n_past) * 4);
+  p += static_cast<size_t>(n_past) * 4;
+  if (sampler != nullptr && has_sampler) {
+    for (int i = 0; i < 4; ++i) sampler->rng.s[i] = rng[i];
+    sampler->recent.resize(n_recent);
+    std::memcpy(sampler->recent.data(), p, size_t{n_recent} * 4);
+  }
+  p += size_t{n_recent} * 4;
+  uint8_t* cache = static_cast<uint8_t*>(buf_.cache);
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    std::memcpy(cache + static_cast<size_t>(il * options_.n_ctx) * row, p, static_cast<size_t>(n_past) * row);
+    p += static_cast<size_t>(n_past) * row;
+  }
+  n_past_ = n_past;
+  n_logits_ = 0;
+  return ok();
+}
 
 }  // namespace plm

@@ -63,6 +63,7 @@ struct forward_buffers {
   float* rope = nullptr;           // [n_batch][2·n_rot] rope tables
   float* att_scratch = nullptr;    // [n_threads][latent_attention_scratch]
   float* logits = nullptr;         // [logit_rows][n_vocab]
+  int32_t* tokens = nullptr;       // [n_ctx] token ids at the cached positions (session save/restore)
   uint64_t* ffn_zero = nullptr;    // [n_layer] exact zeros seen after relu²
   uint64_t* ffn_seen = nullptr;    // [n_layer] activations seen
 };
@@ -143,6 +144,7 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
   const int64_t qb = std::min(c.n_batch, query_block);
   b.att_scratch =
       cur.take_n<float>(c.n_threads * static_cast<int64_t>(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb)));
+  b.tokens = cur.take_n<int32_t>(c.n_ctx);
   b.ffn_zero = cur.take_n<uint64_t>(hp.n_layer);
   b.ffn_seen = cur.take_n<uint64_t>(hp.n_layer);
   s.scratch = cur.used - s.cache;

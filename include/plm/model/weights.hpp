@@ -54,7 +54,9 @@ struct weights {
   tensor_view output;                // logits matrix: token_embd (tied) or output.weight when present
   const float* output_norm = nullptr;  // [n_embd]
   std::vector<layer_weights> layers;
-  aligned_buffer owned;              // w_uk_t + ffn_down repacks
+  aligned_buffer owned;              // w_uk_t + ffn_down repacks (empty when the caller supplied the memory)
+  uint8_t* owned_data = nullptr;     ///< start of the repacks: owned.data() or the caller's buffer
+  size_t owned_size = 0;             ///< bytes of the repacks (owned_weight_bytes())
   size_t mapped_bytes = 0;           ///< bytes of the bound tensors that stay in the file mapping
   bool sparse_ffn = false;           ///< ffn_down repacked
 };
@@ -107,8 +109,11 @@ inline result<size_t> owned_weight_bytes(const hparams& hp, dtype kv_b_type, con
 }
 
 /// Binds every tensor of a PLM file (checking names, shapes and types against
-/// `hp`; n_vocab comes from token_embd) and builds the load-time repacks.
-inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool sparse_ffn) {
+/// `hp`; n_vocab comes from token_embd) and builds the load-time repacks, in
+/// `ext` (caller memory of `ext_size` bytes, buffer_alignment-aligned, checked)
+/// when given, else in a buffer of their own.
+inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool sparse_ffn, uint8_t* ext = nullptr,
+                                    size_t ext_size = 0) {
   weights w;
   const gguf::tensor_info* te = f.find_tensor("token_embd.weight");
   if (!te) return make_error(errc::missing, "tensor 'token_embd.weight' is missing");
@@ -153,8 +158,20 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
       return make_error(errc::unsupported, "tensor '" + std::string(L.attn_kv_b.name) +
                                                "': attn_kv_b mixes float and quantized types across layers");
   PLM_TRY(size_t owned, owned_weight_bytes(hp, kvb_type, down_types, sparse_ffn));
-  PLM_TRY(w.owned, aligned_buffer::allocate(owned));
-  arena mem(w.owned.data(), w.owned.size());
+  if (ext != nullptr) {
+    if (reinterpret_cast<uintptr_t>(ext) % buffer_alignment != 0)
+      return make_error(errc::invalid_argument, "weight buffer is not aligned to " + std::to_string(buffer_alignment) +
+                                                    " bytes (required alignment)");
+    if (ext_size < owned)
+      return make_error(errc::out_of_memory, "weight buffer too small: needed " + std::to_string(owned) +
+                                                 " bytes, given " + std::to_string(ext_size));
+    w.owned_data = ext;
+  } else {
+    PLM_TRY(w.owned, aligned_buffer::allocate(owned));
+    w.owned_data = w.owned.data();
+  }
+  w.owned_size = owned;
+  arena mem(w.owned_data, owned);
   std::vector<float> row(static_cast<size_t>(kvr));
   const dtype ut = detail::uk_type(kvb_type);
   for (auto& L : w.layers) {
