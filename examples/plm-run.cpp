@@ -2,7 +2,10 @@
 //
 //   plm-run -m MODEL.gguf -p "Once upon a time" [-n 128] [-c 4096] [-t 2]
 //           [--temp 0.8] [--top-k 40] [--top-p 0.95] [--min-p 0.05] [--repeat-penalty 1.0] [--seed 0]
-//           [-b 64] [--cache f16|f32] [--no-mmap] [--verbose] [--chat [--system TEXT]]
+//           [-b 64] [--cache f16|f32] [--no-mmap] [--verbose] [--chat [--system TEXT]] [--prompt-cache FILE]
+//
+// --prompt-cache FILE: when FILE holds a saved session whose tokens are a prefix of
+// the prompt, only the rest is evaluated; the prompt's state is saved there after prefill.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,12 +21,12 @@ void usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s -m MODEL.gguf [-p PROMPT | --chat [--system TEXT]] [-n N_PREDICT] [-c N_CTX] [-t THREADS]\n"
                "       [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]\n"
-               "       [-b N_BATCH] [--cache f16|f32] [--no-mmap] [--verbose]\n",
+               "       [-b N_BATCH] [--cache f16|f32] [--no-mmap] [--verbose] [--prompt-cache FILE]\n",
                argv0);
 }
 
 struct args {
-  std::string model, prompt, system;
+  std::string model, prompt, system, prompt_cache;
   int32_t n_predict = 128;
   int64_t n_ctx = 4096, n_threads = 2, n_batch = 64;
   plm::dtype cache = plm::dtype::f16;
@@ -43,6 +46,7 @@ bool parse(int argc, char** argv, args& a) {
     else if (k == "-m") a.model = v;
     else if (k == "-p") a.prompt = v;
     else if (k == "--system") a.system = v;
+    else if (k == "--prompt-cache") a.prompt_cache = v;
     else if (k == "-n") a.n_predict = std::atoi(v);
     else if (k == "-c") a.n_ctx = std::atoll(v);
     else if (k == "-t") a.n_threads = std::atoll(v);
@@ -116,6 +120,49 @@ int main(int argc, char** argv) {
   g.n_predict = a.n_predict;
   g.sampling = a.sampling;
   g.on_piece = stream;
+
+  if (!a.chat && !a.prompt_cache.empty()) {
+    // Evaluate all but the last prompt token (reusing the saved prefix), save, then
+    // let generate() evaluate the last one: its logits start the sampling.
+    if (!m->has_tokenizer()) {
+      std::fprintf(stderr, "error: --prompt-cache needs a model with a vocabulary\n");
+      return 1;
+    }
+    auto ids = m->tokenizer().encode(a.prompt, true, m->tokenizer().add_bos());
+    if (!ids || ids->empty()) {
+      std::fprintf(stderr, "error: %s\n", ids ? "empty prompt" : ids.error().to_string().c_str());
+      return 1;
+    }
+    const size_t n = ids->size();
+    size_t common = 0;
+    if (std::FILE* f = std::fopen(a.prompt_cache.c_str(), "rb")) {
+      std::fclose(f);
+      auto loaded = s->load_state(a.prompt_cache);
+      if (!loaded) {
+        std::fprintf(stderr, "prompt cache not used: %s\n", loaded.error().to_string().c_str());
+      } else {
+        // keep the longest common prefix (all of the file when it is a prefix of the prompt)
+        while (common < static_cast<size_t>(s->n_past()) && common + 1 < n && s->tokens()[common] == (*ids)[common]) ++common;
+        (void)s->truncate(static_cast<int64_t>(common));
+        if (a.verbose) std::fprintf(stderr, "prompt cache: reused %zu of %zu prompt tokens\n", common, n);
+      }
+    }
+    if (common + 1 < n) {
+      auto pr = s->prefill(ids->data() + common, n - 1 - common);
+      if (!pr) {
+        std::fprintf(stderr, "error: %s\n", pr.error().to_string().c_str());
+        return 1;
+      }
+    }
+    if (auto sv = s->save(a.prompt_cache); !sv) std::fprintf(stderr, "warning: %s\n", sv.error().to_string().c_str());
+    auto r = plm::generate(*s, std::vector<int32_t>(ids->end() - 1, ids->end()), g);
+    if (!r) {
+      std::fprintf(stderr, "\nerror: %s\n", r.error().to_string().c_str());
+      return 1;
+    }
+    summary(*s, load_ms, *r, a.verbose);
+    return 0;
+  }
 
   if (!a.chat) {
     auto r = plm::generate(*s, a.prompt, g);
