@@ -171,3 +171,31 @@ TEST_CASE("too small and misaligned caller buffers are rejected with the needed 
   REQUIRE_FALSE(s3);
   CHECK(s3.error().kind() == plm::errc::invalid_argument);
 }
+
+TEST_CASE("caller-buffer load: the count of small allocations does not depend on the model's dimensions") {
+  // What load() itself still allocates in caller-buffer mode (mmap): the GGUF
+  // metadata and tensor directory (keys, strings, tensor infos), the vector of
+  // per-layer views, the per-layer ffn_down type list, and one row of kv_lora_rank
+  // floats for the W_UK transpose. None of it scales with n_embd/n_ff, which this checks:
+  // two models with the same layer count, vocabulary and names but 4x the width.
+  long counts[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    plm_test::model_spec spec = small_spec();
+    if (i == 1) spec.n_embd *= 4, spec.n_ff *= 4;
+    const std::string path = std::string(PLM_TEST_BINARY_DIR) + "/memory_modes_width" + std::to_string(i) + ".gguf";
+    REQUIRE(plm_test::write_model(spec, path));
+    const auto owned = plm::plan_model(path);
+    REQUIRE(owned);
+    std::unique_ptr<void, free_deleter> wbuf(aligned(*owned));
+    plm::load_options lo;
+    lo.weight_buffer = {wbuf.get(), *owned};
+    const long before = plm_test::allocations();
+    {
+      auto m = plm::model::load(path, lo);
+      REQUIRE(m);
+      counts[i] = plm_test::allocations() - before;
+    }
+  }
+  MESSAGE("allocations in caller-buffer load: " << counts[0] << " (width x1), " << counts[1] << " (width x4)");
+  CHECK(counts[0] == counts[1]);
+}

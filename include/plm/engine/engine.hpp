@@ -8,6 +8,14 @@
 // thread per session). A session owns the latent KV cache, the scratch
 // buffers and a thread pool; it allocates exactly plan(model, options).session()
 // bytes once, at create(), and never touches the heap in prefill()/decode().
+//
+// Memory modes. Weights: mmap (load_options::map; prefault / mlock optional),
+// read into owned memory (load_mode::read), and/or the load-time repacks in a
+// caller buffer (load_options::weight_buffer, sized by plan_model()). Session:
+// its own block, or a caller buffer of plan(m, o).session() bytes
+// (session::create(m, o, buffer, size)); then only the thread pool's shared
+// state is allocated. A session's state (tokens + latent cache rows [0, n_past),
+// optionally a sampler_state) is saved with save() and restored with load_state().
 #pragma once
 
 #include <algorithm>
