@@ -73,6 +73,7 @@ struct fixture_case {
   double ppl, err, rel_tol;
   double tie;         // top-2 gap (relative to the logit range) below which greedy comparison stops
   size_t min_greedy;  // tokens that must be generated before a near-tie may stop the comparison
+  size_t n_compare;   // greedy tokens compared at most
 };
 }  // namespace
 
@@ -83,11 +84,13 @@ TEST_CASE("tiny fixtures: perplexity and greedy continuation match llama.cpp") {
   // q8_0: llama.cpp quantizes activations to Q8_0 before every matmul, so the README
   // promises PPL agreement only to ~1e-2. Greedy: the f32 file's closest top-2 gap is
   // 5.5e-4 of the logit range (step 10), so with f32's 1e-4 tie margin all 24 tokens are
-  // compared; for q8_0 the two engines' logits differ by ~1e-3 of the range (rounding at
-  // different points), so the comparison stops at gaps below 2e-3: the first 10 tokens.
+  // compared. For q8_0 the two engines round at different points (plm absorbs W_UK in
+  // f32 instead of quantizing the latent to Q8_0; the SIMD paths contract differently),
+  // so their logits differ by 1e-3..1e-2 of the range: step 10's 5.5e-4 gap is inside
+  // that noise on some ISAs, so exactly the 10 tokens before it are compared.
   const fixture_case cases[] = {
-      {"plm-tiny-f32.gguf", 1581.5260, 136.32992, 1e-4, 1e-4, 24},
-      {"plm-tiny-q8_0.gguf", 1585.5607, 136.99267, 1e-2, 2e-3, 10},
+      {"plm-tiny-f32.gguf", 1581.5260, 136.32992, 1e-4, 1e-4, 24, 24},
+      {"plm-tiny-q8_0.gguf", 1585.5607, 136.99267, 1e-2, 0.0, 10, 10},
   };
   for (const auto& c : cases) {
     CAPTURE(c.file);
@@ -122,7 +125,7 @@ TEST_CASE("tiny fixtures: perplexity and greedy continuation match llama.cpp") {
     g.n_ctx = 64;
     auto gs = plm::session::create(*m, g);
     REQUIRE(gs);
-    const auto ids = greedy(*gs, *prompt, 24, c.tie);
+    const auto ids = greedy(*gs, *prompt, c.n_compare, c.tie);
     CHECK(ids.size() >= c.min_greedy);
     const auto text = render(tok, ids);
     MESSAGE("greedy (" << ids.size() << " tokens before any near-tie): " << text);
