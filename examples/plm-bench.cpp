@@ -68,6 +68,8 @@ void usage(std::FILE* out) {
                "  -r, --repetitions N  repetitions of each test (5)\n"
                "  -o, --output FMT     md or json (md)\n"
                "  --plot PNG           draw decode tok/s vs depth with gnuplot\n"
+               "  --plot-cpu           plot tokens per CPU-second of the timing thread instead of wall\n"
+               "                       clock (the idle-machine estimate, for runs on a shared machine)\n"
                "  --cache T            latent cache type f16, f32, q8_0 (f16)\n"
                "  -b, --batch N        prefill chunk (64)\n"
                "  --bw-mib N           bandwidth test buffer in MiB (1024)\n"
@@ -114,6 +116,7 @@ struct options {
   int64_t reps = 5, batch = 64, bw_mib = 1024;
   uint64_t seed = 1;
   std::string output = "md", plot;
+  bool plot_cpu = false;
   plm::dtype cache = plm::dtype::f16;
 };
 
@@ -141,6 +144,7 @@ options parse(int argc, char** argv) {
       if (o.output != "md" && o.output != "json") fail_usage("-o: expected md or json, got '" + o.output + "'");
     } else if (k == "--plot") o.plot = need(next());
     else if (k == "--from-json") o.from_json = split(need(next()));
+    else if (k == "--plot-cpu") o.plot_cpu = true;
     else if (k == "--cache") {
       const std::string v = need(next());
       if (!plm::parse_dtype(v, o.cache) ||
@@ -156,15 +160,22 @@ options parse(int argc, char** argv) {
 
 // ---- measurements ---------------------------------------------------------
 
-/// Best-of-passes streaming read bandwidth (bytes/s) of `buf` by n threads.
-double measure_bandwidth(const uint64_t* buf, size_t n_words, int64_t n_threads) {
+/// Streaming read bandwidth (bytes/s) of `buf` by n threads, best of 5 passes:
+/// `wall` from the elapsed time, `cpu` from the slowest thread's own CPU time
+/// (on a shared machine the wall figure counts time the threads were not running).
+struct bandwidth {
+  double wall = 0, cpu = 0;
+};
+bandwidth measure_bandwidth(const uint64_t* buf, size_t n_words, int64_t n_threads) {
   std::vector<uint64_t> sinks(static_cast<size_t>(n_threads) * 8, 0);  // one cache line per thread
-  double best = 0;
+  std::vector<double> cpu(static_cast<size_t>(n_threads) * 8, 0);
+  bandwidth best;
   for (int pass = 0; pass < 5; ++pass) {
     std::vector<std::thread> th;
     const auto t0 = clock_type::now();
     for (int64_t k = 0; k < n_threads; ++k) {
       th.emplace_back([&, k] {
+        const double c0 = thread_cpu_seconds();
         const size_t lo = n_words * static_cast<size_t>(k) / static_cast<size_t>(n_threads) / 8 * 8;
         const size_t hi = n_words * static_cast<size_t>(k + 1) / static_cast<size_t>(n_threads) / 8 * 8;
         // Eight independent xor chains: the compiler vectorises this into wide loads
@@ -175,11 +186,16 @@ double measure_bandwidth(const uint64_t* buf, size_t n_words, int64_t n_threads)
         uint64_t s = 0;
         for (int j = 0; j < 8; ++j) s ^= a[j];
         sinks[static_cast<size_t>(k) * 8] = s;
+        cpu[static_cast<size_t>(k) * 8] = thread_cpu_seconds() - c0;
       });
     }
     for (auto& t : th) t.join();
     const double dt = seconds_since(t0);
-    best = std::max(best, static_cast<double>(n_words * 8) / dt);
+    double slowest = 0;
+    for (int64_t k = 0; k < n_threads; ++k) slowest = std::max(slowest, cpu[static_cast<size_t>(k) * 8]);
+    const double bytes = static_cast<double>(n_words * 8);
+    best.wall = std::max(best.wall, bytes / dt);
+    if (slowest > 0) best.cpu = std::max(best.cpu, bytes / slowest);
   }
   uint64_t s = 0;
   for (auto v : sinks) s ^= v;
@@ -265,6 +281,8 @@ struct record {
   double p50_ms = 0, p99_ms = 0;  // decode per-token latency
   double sparsity = 0;     // decode: measured fraction of zero relu² activations
   double bytes_per_tok = 0, bw = 0, roofline = 0;
+  double bw_cpu = 0;       // bandwidth from the reading threads' CPU time
+  double roofline_cpu = 0; // (bytes/token / bw_cpu) / (CPU-time per token): the idle-machine estimate
   size_t kv_per_tok = 0, peak_rss = 0;
 };
 
@@ -319,7 +337,8 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
 
   for (int64_t nt : o.threads) {
     std::fprintf(stderr, "plm-bench: %s, %lld threads: measuring bandwidth\n", base.model.c_str(), static_cast<long long>(nt));
-    const double bw = measure_bandwidth(bwbuf.data(), bwbuf.size(), nt);
+    const bandwidth bwm = measure_bandwidth(bwbuf.data(), bwbuf.size(), nt);
+    const double bw = bwm.wall;
     plm::session_options so;
     so.n_ctx = n_ctx;
     so.n_threads = nt;
@@ -332,6 +351,7 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
     }
     base.threads = nt;
     base.bw = bw;
+    base.bw_cpu = bwm.cpu;
     base.kv_per_tok = s->memory().cache_per_token;
 
     // Warm-up: touches the mapped weights once so the first repetition is not a page-fault benchmark.
@@ -412,6 +432,7 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
         const double cache_rows = static_cast<double>(d) + static_cast<double>(n + 1) / 2.0;
         rec.bytes_per_tok = static_cast<double>(decode_weight_bytes(*s)) + cache_rows * static_cast<double>(rec.kv_per_tok);
         rec.roofline = (rec.bytes_per_tok / bw) / (1.0 / rec.tps.mean);
+        rec.roofline_cpu = bwm.cpu > 0 ? (rec.bytes_per_tok / bwm.cpu) / (1.0 / rec.tps_cpu) : 0.0;
         rec.peak_rss = peak_rss_bytes();
         tg.push_back(rec);
       }
@@ -435,19 +456,19 @@ std::string fmt(const char* f, ...) {
 
 void print_md(const std::vector<record>& rs) {
   std::printf("| model | type | size | params | backend | threads | test | t/s | t/s CPU | TTFT ms | p50 ms | p99 ms | "
-              "FFN sparsity | KV B/tok | B read/tok | BW GB/s | roofline | roofline CPU | peak RSS |\n");
-  std::printf("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+              "FFN sparsity | KV B/tok | B read/tok | BW GB/s | roofline | BW CPU GB/s | roofline CPU | peak RSS |\n");
+  std::printf("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& r : rs) {
     const bool tg = r.test[0] == 't';
     const std::string test = tg && r.depth > 0 ? r.test + " @ d" + std::to_string(r.depth) : r.test;
-    std::printf("| %s | %s | %.2f GiB | %.2f B | %s | %lld | %s | %.2f ± %.2f | %.2f | %s | %s | %s | %s | %zu | %s | %.1f | %s | %s | %.2f GiB |\n",
+    std::printf("| %s | %s | %.2f GiB | %.2f B | %s | %lld | %s | %.2f ± %.2f | %.2f | %s | %s | %s | %s | %zu | %s | %.1f | %s | %.1f | %s | %.2f GiB |\n",
                 r.model.c_str(), r.type.c_str(), r.size_gib, r.params_b, r.isa.c_str(), static_cast<long long>(r.threads),
                 test.c_str(), r.tps.mean, r.tps.sd, r.tps_cpu, tg ? "" : fmt("%.0f", r.ttft_ms).c_str(),
                 tg ? fmt("%.2f", r.p50_ms).c_str() : "", tg ? fmt("%.2f", r.p99_ms).c_str() : "",
                 tg ? fmt("%.3f", r.sparsity).c_str() : "", r.kv_per_tok,
                 tg ? fmt("%.1f MB", r.bytes_per_tok / 1e6).c_str() : "", r.bw / 1e9,
                 tg ? fmt("%.0f%%", r.roofline * 100).c_str() : "",
-                tg ? fmt("%.0f%%", r.roofline * r.tps_cpu / r.tps.mean * 100).c_str() : "", static_cast<double>(r.peak_rss) / (1 << 30));
+                r.bw_cpu / 1e9, tg ? fmt("%.0f%%", r.roofline_cpu * 100).c_str() : "", static_cast<double>(r.peak_rss) / (1 << 30));
   }
 }
 
@@ -469,18 +490,18 @@ void print_json(const std::vector<record>& rs) {
                 "\"test\": %s, \"n\": %lld, \"depth\": %lld, \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"cpu_ts\": %.4f, \"ttft_ms\": %.3f, "
                 "\"p50_ms\": %.4f, \"p99_ms\": %.4f, \"ffn_sparsity\": %.5f, \"kv_bytes_per_token\": %zu, "
                 "\"bytes_read_per_token\": %.0f, \"bandwidth_bytes_per_s\": %.0f, \"roofline_fraction\": %.4f, "
-                "\"roofline_fraction_cpu\": %.4f, \"peak_rss_bytes\": %zu}%s\n",
+                "\"bandwidth_cpu_bytes_per_s\": %.0f, \"roofline_fraction_cpu\": %.4f, \"peak_rss_bytes\": %zu}%s\n",
                 json_str(r.model).c_str(), json_str(r.type).c_str(), r.size_gib * 1024.0 * 1024.0 * 1024.0, r.params_b * 1e9,
                 json_str(r.isa).c_str(), static_cast<long long>(r.threads), json_str(r.test).c_str(),
                 static_cast<long long>(r.n), static_cast<long long>(r.depth), r.tps.mean, r.tps.sd, r.tps_cpu, r.ttft_ms, r.p50_ms,
-                r.p99_ms, r.sparsity, r.kv_per_tok, r.bytes_per_tok, r.bw, r.roofline, r.roofline * r.tps_cpu / r.tps.mean, r.peak_rss,
+                r.p99_ms, r.sparsity, r.kv_per_tok, r.bytes_per_tok, r.bw, r.roofline, r.bw_cpu, r.roofline_cpu, r.peak_rss,
                 i + 1 < rs.size() ? "," : "");
   }
   std::printf("]\n");
 }
 
 /// Decode tok/s vs depth, one line per (model, threads, tg<N>), through gnuplot.
-bool plot(const std::vector<record>& rs, const std::string& png) {
+bool plot(const std::vector<record>& rs, const std::string& png, bool cpu) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
     std::fprintf(stderr, "plm-bench: --plot needs gnuplot on PATH (Debian: apt-get install gnuplot-nox); no plot written\n");
     return false;
@@ -496,15 +517,16 @@ bool plot(const std::vector<record>& rs, const std::string& png) {
     return false;
   }
   std::string script = fmt("set terminal pngcairo size 900,560 noenhanced\nset output '%s'\n", png.c_str());
-  script += "set title 'plm decode speed vs context depth'\nset xlabel 'tokens in the cache (depth)'\n"
-            "set ylabel 'decode tokens/s'\nset grid\nset key below\nset yrange [0:*]\n";
+  script += std::string("set title 'plm decode speed vs context depth") +
+            (cpu ? " (tokens per CPU-second of the timing thread)'\n" : "'\n") +
+            "set xlabel 'tokens in the cache (depth)'\nset ylabel 'decode tokens/s'\nset grid\nset key below\nset yrange [0:*]\n";
   script += "plot ";
   for (size_t k = 0; k < keys.size(); ++k)
     script += fmt("'-' using 1:2:3 with yerrorlines title '%s'%s", keys[k].c_str(), k + 1 < keys.size() ? ", " : "\n");
   for (const auto& k : keys) {
     for (const auto& r : rs)
       if (r.test[0] == 't' && r.model + " " + r.test + " t" + std::to_string(r.threads) == k)
-        script += fmt("%lld %.4f %.4f\n", static_cast<long long>(r.depth), r.tps.mean, r.tps.sd);
+        script += fmt("%lld %.4f %.4f\n", static_cast<long long>(r.depth), cpu ? r.tps_cpu : r.tps.mean, cpu ? 0.0 : r.tps.sd);
     script += "e\n";
   }
   FILE* g = popen("gnuplot", "w");
@@ -565,6 +587,8 @@ bool read_json(const std::string& path, std::vector<record>& out) {
     r.bytes_per_tok = num("bytes_read_per_token");
     r.bw = num("bandwidth_bytes_per_s");
     r.roofline = num("roofline_fraction");
+    r.bw_cpu = num("bandwidth_cpu_bytes_per_s");
+    r.roofline_cpu = num("roofline_fraction_cpu");
     r.peak_rss = static_cast<size_t>(num("peak_rss_bytes"));
     out.push_back(r);
     ++n;
@@ -583,7 +607,7 @@ int main(int argc, char** argv) {
       if (!read_json(p, rs)) return 1;
     if (o.output == "json") print_json(rs);
     else print_md(rs);
-    return !o.plot.empty() && !plot(rs, o.plot) ? 1 : 0;
+    return !o.plot.empty() && !plot(rs, o.plot, o.plot_cpu) ? 1 : 0;
   }
   // [bw_mib MiB] read-only stream source, written once so every page is backed.
   std::vector<uint64_t> bwbuf(static_cast<size_t>(o.bw_mib) * 1024 * 1024 / 8);
@@ -594,6 +618,6 @@ int main(int argc, char** argv) {
     if (!run_model(o, path, bwbuf, rs)) status = 1;
   if (o.output == "json") print_json(rs);
   else print_md(rs);
-  if (!o.plot.empty() && !plot(rs, o.plot)) status = status ? status : 1;
+  if (!o.plot.empty() && !plot(rs, o.plot, o.plot_cpu)) status = status ? status : 1;
   return status;
 }
