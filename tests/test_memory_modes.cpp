@@ -101,7 +101,7 @@ TEST_CASE("mmap, prefault+mlock, read and caller buffers give bit-identical logi
   }
 }
 
-TEST_CASE("caller-buffer mode: no heap allocation for the session after load except the thread pool's shared state") {
+TEST_CASE("caller-buffer mode with a caller pool: no heap allocation for the session after load") {
   const auto owned = plm::plan_model(model_path());
   REQUIRE(owned);
   std::unique_ptr<void, free_deleter> wbuf(aligned(*owned));
@@ -109,9 +109,14 @@ TEST_CASE("caller-buffer mode: no heap allocation for the session after load exc
   lo.weight_buffer = {wbuf.get(), *owned};
   auto m = plm::model::load(model_path(), lo);
   REQUIRE(m);
+  // Threads are started once, up front (that allocates); sessions then borrow them.
+  auto pool = plm::thread_pool::create(2);
+  REQUIRE(pool);
   plm::session_options so;
   so.n_ctx = 64;
   so.n_batch = 8;
+  so.n_threads = 2;
+  so.pool = &*pool;
   const size_t need = plm::plan(*m, so).session();
   std::unique_ptr<void, free_deleter> sbuf(aligned(need));
   int32_t tokens[20];
@@ -121,9 +126,7 @@ TEST_CASE("caller-buffer mode: no heap allocation for the session after load exc
   {
     auto s = plm::session::create(*m, so, sbuf.get(), need);
     const long at_create = plm_test::allocations() - before;
-    // thread_pool::create() allocates its shared state (one object of fixed size,
-    // whatever the model); with n_threads == 1 there are no worker threads.
-    CHECK(at_create <= 1);
+    CHECK(at_create == 0);
     REQUIRE(s);
     REQUIRE(s->prefill(tokens, 20));
     int32_t t = 5;
@@ -199,4 +202,19 @@ TEST_CASE("caller-buffer load: the count of small allocations does not depend on
   }
   MESSAGE("allocations in caller-buffer load: " << counts[0] << " (width x1), " << counts[1] << " (width x4)");
   CHECK(counts[0] == counts[1]);
+}
+
+TEST_CASE("a caller pool whose size differs from n_threads is rejected") {
+  auto m = plm::model::load(model_path());
+  REQUIRE(m);
+  auto pool = plm::thread_pool::create(3);
+  REQUIRE(pool);
+  plm::session_options so;
+  so.n_ctx = 64;
+  so.n_threads = 2;
+  so.pool = &*pool;
+  auto s = plm::session::create(*m, so);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().kind() == plm::errc::invalid_argument);
+  CHECK(s.error().message().find("pool has 3 threads, expected n_threads = 2") != std::string::npos);
 }

@@ -327,6 +327,8 @@ class thread_pool {
     return thread_pool(std::move(shared));
   }
 
+  /// An empty pool (size() == 0) to assign a created one to; parallel_for on it is a bug.
+  thread_pool() noexcept = default;
   thread_pool(thread_pool&&) noexcept = default;
   thread_pool& operator=(thread_pool&&) noexcept = default;
   thread_pool(const thread_pool&) = delete;

@@ -151,6 +151,10 @@ struct session_options {
   /// kernels for PLM-1.8B's Q8_0 down matrix on AVX-512 VNNI is ~43% active
   /// (bench/RESULTS.md, "Engine (issue 3)"); 1 forces sparse, 0 dense.
   float sparse_max_density = 0.4f;
+  /// Run on this caller-owned pool instead of starting one (non-owning; it must
+  /// outlive the session and have exactly n_threads threads). Lets firmware start
+  /// its threads once and create sessions without any heap allocation.
+  thread_pool* pool = nullptr;
 };
 
 /// Bytes a model + session need, computed before anything is allocated.
@@ -251,7 +255,7 @@ class session {
     while (done < n) {
       if (stop()) return make_error(errc::cancelled, "prefill cancelled after " + std::to_string(done) + " tokens");
       const int64_t len = std::min<int64_t>(options_.n_batch, static_cast<int64_t>(n - done));
-      if (!network::forward_eval(model_->params(), model_->weights(), config_, buf_, pool_, tokens + done, len, n_past_, stop))
+      if (!network::forward_eval(model_->params(), model_->weights(), config_, buf_, pool(), tokens + done, len, n_past_, stop))
         return make_error(errc::cancelled, "prefill cancelled after " + std::to_string(done) + " tokens");
       std::memcpy(buf_.tokens + n_past_, tokens + done, static_cast<size_t>(len) * sizeof(int32_t));
       n_past_ += len;
@@ -333,7 +337,9 @@ class session {
   const class model& model() const noexcept { return *model_; }
 
  private:
-  explicit session(thread_pool pool) : pool_(std::move(pool)) {}
+  explicit session(thread_pool own_pool) : own_pool_(std::move(own_pool)) {}
+  // The caller's pool when session_options.pool was given, else the session's own.
+  thread_pool& pool() noexcept { return options_.pool != nullptr ? *options_.pool : own_pool_; }
 
   static result<session> create_in(const class model& m, const session_options& options, uint8_t* ext, size_t ext_size) {
     PLM_TRY_VOID(detail::check_options(options, m.params()));
@@ -346,8 +352,16 @@ class session {
         return make_error(errc::out_of_memory, "session buffer too small: needed " + std::to_string(p.session()) +
                                                    " bytes, given " + std::to_string(ext_size));
     }
-    PLM_TRY(auto pool, thread_pool::create(static_cast<size_t>(options.n_threads)));
-    session s(std::move(pool));
+    thread_pool own;
+    if (options.pool != nullptr) {
+      if (options.pool->size() != static_cast<size_t>(options.n_threads))
+        return make_error(errc::invalid_argument, "session_options.pool has " + std::to_string(options.pool->size()) +
+                                                      " threads, expected n_threads = " + std::to_string(options.n_threads) +
+                                                      " (per-thread scratch is planned for n_threads)");
+    } else {
+      PLM_TRY(own, thread_pool::create(static_cast<size_t>(options.n_threads)));
+    }
+    session s(std::move(own));
     s.model_ = &m;
     s.options_ = options;
     s.config_ = detail::to_config(options);
@@ -370,7 +384,7 @@ class session {
   memory_plan plan_;
   aligned_buffer block_;
   network::forward_buffers buf_;
-  thread_pool pool_;
+  thread_pool own_pool_;  // empty when the caller supplied session_options.pool
   int64_t n_past_ = 0;
   int64_t n_logits_ = 0;
 };
