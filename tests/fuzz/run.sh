@@ -92,16 +92,25 @@ for t in $targets; do
 done
 
 # Replay: every seed and every committed regression input must run clean.
+# One process per input, so that every failing input is named.
 for t in $targets; do
-  files=$(find "$build/seeds/$t" "$here/regressions/$t" -type f ! -name README.md 2>/dev/null | sort)
-  [ -n "$files" ] || continue
   o=$(opts "$t")
-  # shellcheck disable=SC2086
-  if ! "$build/fuzz_$t" $o -rss_limit_mb=2048 $files >"$build/logs/$t.replay.log" 2>&1; then
-    echo "REPLAY FAILED: $t (see $build/logs/$t.replay.log)"
+  log=$build/logs/$t.replay.log
+  : >"$log"
+  n=0
+  bad=0
+  for f in $(find "$build/seeds/$t" "$here/regressions/$t" -type f ! -name README.md 2>/dev/null | sort); do
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    if ! "$build/fuzz_$t" $o -rss_limit_mb=2048 "$f" >>"$log" 2>&1; then
+      echo "REPLAY FAILED: $t: $f (see $log)"
+      bad=1
+    fi
+  done
+  if [ $bad -ne 0 ]; then
     failed=1
   else
-    echo "replay ok: $t ($(echo "$files" | wc -l) inputs)"
+    echo "replay ok: $t ($n inputs)"
   fi
 done
 exit $failed
