@@ -7,6 +7,13 @@
 # apt-get line and stops), configures build/test from scratch, builds every
 # target (library header checks, tests, examples, benchmarks), runs ctest with
 # --output-on-failure and prints the summary. Exits non-zero on any failure.
+# ctest includes the sub-builds of tests/CMakeLists.txt (each a second
+# configuration built with one job, two at a time under ctest -j2):
+# test_sanitize (ASan+UBSan), test_isa_generic (SSE2 baseline), test_firmware
+# (-fno-exceptions -fno-rtti, AVX2: library, all tests, all examples),
+# test_cross_aarch64 (neon-dotprod, qemu -cpu max) and test_cross_aarch64_neon
+# (plain NEON, qemu -cpu cortex-a72). -DPLM_TEST_SUBBUILDS=OFF in CMAKE_ARGS
+# skips them.
 # Environment: BUILD_DIR (default build/test), JOBS (default nproc),
 # PLM_ISA (default native: test the SIMD paths this machine can run; see
 # README "Build options"), CMAKE_ARGS (extra configure arguments).
