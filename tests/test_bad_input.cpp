@@ -56,3 +56,15 @@ TEST_CASE("bad-input table: prompt longer than the context, zero threads, n_ctx 
   o.n_ctx = 0;
   expect(plm::session::create(*m, o), plm::errc::invalid_argument, "n_ctx = 0");
 }
+
+TEST_CASE("bad-input table: hostile block_count and misaligned tensor data (fuzz findings F3, F2)") {
+  const std::string dir = std::string(PLM_TEST_DATA_DIR) + "/../fuzz/regressions/model_load/";
+  // block_count = 2^24 with one block of tensors: rejected before anything is sized by it.
+  auto huge = plm::model::load(dir + "oom-block-count-16777216-one-layer.gguf");
+  expect(huge, plm::errc::missing, "plm.block_count is 16777216");
+  auto huge_plan = plm::plan_model(dir + "oom-block-count-16777216-one-layer.gguf");
+  expect(huge_plan, plm::errc::missing, "9 per block + 2");
+  // general.alignment = 1 puts f32/f16 data at odd addresses.
+  auto odd = plm::model::load(dir + "misaligned-tensor-data-general-alignment-1.gguf");
+  expect(odd, plm::errc::unsupported, "is not aligned to");
+}

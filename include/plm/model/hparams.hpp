@@ -6,6 +6,7 @@
 // the tensor's name, the expected and the found shape.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -112,6 +113,29 @@ inline result<hparams> read_hparams(const gguf::file& f) {
     return ok();
   };
   PLM_TRY_VOID(positive("plm.block_count", h.n_layer));
+  // Each block has 9 tensors (plm-spec §2.1), plus token_embd and output_norm. Checked
+  // here, before anything is sized by n_layer, so a hostile block_count cannot make
+  // the loader allocate per-layer state for layers the file does not contain.
+  if (static_cast<uint64_t>(h.n_layer) * 9 + 2 > f.tensors().size()) {
+    // Name the first absent block tensor: with too few tensors one is missing within
+    // the first tensors/9 + 1 blocks, so this search is bounded by the file, not by n_layer.
+    static const char* const block_tensors[] = {"attn_norm", "attn_q",   "attn_kv_a_mqa", "attn_kv_a_norm", "attn_kv_b",
+                                                "attn_output", "ffn_norm", "ffn_up",        "ffn_down"};
+    std::string first_missing;
+    const int64_t search = std::min<int64_t>(h.n_layer, static_cast<int64_t>(f.tensors().size() / 9) + 1);
+    for (int64_t il = 0; il < search && first_missing.empty(); ++il)
+      for (const char* t : block_tensors) {
+        std::string name = "blk." + std::to_string(il) + "." + t + ".weight";
+        if (!f.find_tensor(name)) {
+          first_missing = std::move(name);
+          break;
+        }
+      }
+    return make_error(errc::missing, "tensor '" + (first_missing.empty() ? std::string("token_embd/output_norm") : first_missing) +
+                                         "' is missing: plm.block_count is " + std::to_string(h.n_layer) + ", which needs at least " +
+                                         std::to_string(static_cast<uint64_t>(h.n_layer) * 9 + 2) +
+                                         " tensors (9 per block + 2), but the file has " + std::to_string(f.tensors().size()));
+  }
   PLM_TRY_VOID(positive("plm.context_length", h.n_ctx_train));
   PLM_TRY_VOID(positive("plm.embedding_length", h.n_embd));
   PLM_TRY_VOID(positive("plm.feed_forward_length", h.n_ff));

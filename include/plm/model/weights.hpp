@@ -85,7 +85,17 @@ inline result<tensor_view> bind(const gguf::file& f, const std::string& name, st
   if (matrix && !weight_type_supported(ti->type))
     return make_error(errc::unsupported, "tensor '" + name + "': weight type " + std::string(plm::name(ti->type)) +
                                              " is not supported");
-  return f.view(*ti);
+  // The kernels read f32 / f16 fields in place. GGUF's default alignment (32) guarantees
+  // this; a file written with general.alignment < 4 (or bytes handed to from_memory at
+  // an odd address) could place them at addresses the CPU may not load from.
+  const size_t need = ti->type == dtype::f32 || ti->type == dtype::q8_k ? 4 : 2;
+  plm::tensor_view v = f.view(*ti);
+  if (reinterpret_cast<uintptr_t>(v.data) % need != 0)
+    return make_error(errc::unsupported, "tensor '" + name + "': data at file offset " +
+                                             std::to_string(f.data_offset() + ti->offset) + " is not aligned to " +
+                                             std::to_string(need) + " bytes, as " + std::string(plm::name(ti->type)) +
+                                             " data must be (general.alignment is " + std::to_string(f.alignment()) + ")");
+  return v;
 }
 
 // Element type of the transposed W_UK copy: the source's when it is f16/bf16, else f32 (exact).
