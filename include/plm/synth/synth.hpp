@@ -430,9 +430,14 @@ struct generation {
   std::vector<std::vector<float>> scratch;  // [thread][max ne0]
   std::mutex error_mutex;
   std::optional<plm::error> first_error;
+  // Rows of token_embd at or past this id are [PAD…] rows (type UNUSED). They are written
+  // as zeros (but for the bias channel), like never-trained padding: random rows there would make a random model
+  // sample invisible padding tokens almost always (e.g. 151,424 of 151,936 rows with the
+  // default vocabulary), and a demo would print nothing.
+  int64_t n_real_tokens;
 
-  generation(const options& o, thread_pool p, size_t max_ne0)
-      : opt(o), gen(o), pool(std::move(p)), scratch(pool.size(), std::vector<float>(max_ne0)) {}
+  generation(const options& o, thread_pool p, size_t max_ne0, int64_t real_tokens)
+      : opt(o), gen(o), pool(std::move(p)), scratch(pool.size(), std::vector<float>(max_ne0)), n_real_tokens(real_tokens) {}
 
   void fill(const tensor_plan& t, int64_t first_row, int64_t n_rows, void* dst) {
     const size_t row_bytes = static_cast<size_t>(t.ne[0]) / block_size(t.type) * block_bytes(t.type);
@@ -440,6 +445,9 @@ struct generation {
       float* x = scratch[thread].data();
       const int64_t r = first_row + static_cast<int64_t>(task);
       gen.row(t, r, x);
+      // Padding rows keep only the shared bias channel 0: their logit is the offset every
+      // token shares, and the FFN sparsity design holds even if one is fed as input.
+      if (t.kind == tensor_kind::token_embd && r >= n_real_tokens) std::fill(x + 1, x + t.ne[0], 0.0f);
       auto q = plm::quant::quantize_row(t.type, x, static_cast<uint8_t*>(dst) + task * row_bytes, t.ne[0]);
       if (!q) {
         std::lock_guard<std::mutex> lock(error_mutex);
@@ -490,7 +498,7 @@ inline result<std::shared_ptr<generation>> build(gguf::writer& w, const options&
   auto pool = thread_pool::create(threads);
   if (!pool) pool = thread_pool::create(1);
   if (!pool) return std::move(pool).error();
-  auto g = std::make_shared<generation>(o, std::move(*pool), max_ne0);
+  auto g = std::make_shared<generation>(o, std::move(*pool), max_ne0, static_cast<int64_t>(vocab.tokens.size()));
   for (const tensor_plan& t : plan) {
     std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
     PLM_TRY_VOID(w.add_tensor_rows(t.name, t.type, ne, [g, t](int64_t first, int64_t n, void* dst) { g->fill(t, first, n, dst); }));
