@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_weights.hpp"
 #include "plm/core/buffer.hpp"
 #include "plm/core/tensor.hpp"
 #include "plm/kernels/matvec.hpp"
@@ -51,44 +52,8 @@ constexpr dtype k_types[] = {dtype::f32, dtype::f16, dtype::q8_0, dtype::q4_0, d
 constexpr size_t k_cold_bytes = size_t{256} << 20;
 constexpr int64_t k_prefill_tokens = 64;
 
-uint64_t mix(uint64_t& s) {
-  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// Speed does not depend on the values, only on every scale being finite:
-// random bytes, then each type's f16 scale fields overwritten with 0.01.
-void fill(dtype t, uint8_t* p, size_t bytes, uint64_t seed) {
-  for (size_t i = 0; i + 8 <= bytes; i += 8) {
-    const uint64_t v = mix(seed);
-    std::memcpy(p + i, &v, 8);
-  }
-  const uint16_t h = plm::fp32_to_fp16(0.01f);
-  const size_t bb = plm::block_bytes(t);
-  auto scale_at = [&](size_t off) {
-    for (size_t o = off; o + 2 <= bytes; o += bb) std::memcpy(p + o, &h, 2);
-  };
-  switch (t) {
-    case dtype::f32:
-      for (size_t i = 0; i + 4 <= bytes; i += 4) {
-        const float v = static_cast<float>(static_cast<int>(mix(seed) % 201) - 100) * 1e-3f;
-        std::memcpy(p + i, &v, 4);
-      }
-      break;
-    case dtype::f16:
-      for (size_t i = 0; i + 2 <= bytes; i += 2) {
-        const uint16_t v = plm::fp32_to_fp16(static_cast<float>(static_cast<int>(mix(seed) % 201) - 100) * 1e-3f);
-        std::memcpy(p + i, &v, 2);
-      }
-      break;
-    case dtype::q8_0: case dtype::q4_0: scale_at(0); break;
-    case dtype::q4_k: scale_at(0); scale_at(2); break;
-    case dtype::q6_k: scale_at(208); break;
-    default: break;
-  }
-}
+using plm_bench::fill_weights;
+uint64_t mix(uint64_t& s) { return plm_bench::splitmix(s); }
 
 struct matrices {
   plm::aligned_buffer buf;                // [copies][n_out rows][row bytes]
@@ -105,7 +70,7 @@ matrices make(dtype t, int64_t n_in, int64_t n_out, size_t min_total) {
   m.buf = std::move(*b);
   for (size_t c = 0; c < n; ++c) {
     uint8_t* p = m.buf.data() + c * m.bytes;
-    fill(t, p, m.bytes, 7 + c);
+    fill_weights(t, p, m.bytes, 7 + c);
     m.copies.push_back(plm::tensor_view::contiguous(t, {n_in, n_out}, p, "W"));
   }
   return m;
