@@ -40,7 +40,8 @@ struct bench_matrix {
   size_t bytes = 0;  // one copy
 };
 
-bench_matrix make_matrix(dtype t, int64_t n_in, int64_t n_out, bool cold) {
+// tiled: the load-time 16-row tile repack of q8_0 / q4_0 (kernels/tiled.hpp), as the engine runs them.
+bench_matrix make_matrix(dtype t, int64_t n_in, int64_t n_out, bool cold, bool tiled = false) {
   bench_matrix m;
   m.bytes = plm::quant::row_bytes(t, n_in) * static_cast<size_t>(n_out);
   const size_t min_total = size_t{512} << 20;
@@ -51,9 +52,18 @@ bench_matrix make_matrix(dtype t, int64_t n_in, int64_t n_out, bool cold) {
   m.buf = std::move(*r);
   for (size_t c = 0; c < n_copies; ++c) {
     uint8_t* p = m.buf.data() + c * stride;
-    if (c == 0) fill_weights(t, p, m.bytes, 1234);
-    else std::memcpy(p, m.buf.data(), m.bytes);
+    if (c == 0) {
+      fill_weights(t, p, m.bytes, 1234);
+      if (tiled) {
+        std::vector<uint8_t> tmp(m.bytes);
+        plm::kernels::tile_weights(plm::tensor_view::contiguous(t, {n_in, n_out}, p), tmp.data());
+        std::memcpy(p, tmp.data(), m.bytes);
+      }
+    } else {
+      std::memcpy(p, m.buf.data(), m.bytes);
+    }
     m.copies.push_back(plm::tensor_view::contiguous(t, {n_in, n_out}, p));
+    if (tiled) m.copies.back().layout = plm::tensor_layout::tiles16;
   }
   return m;
 }
@@ -71,10 +81,10 @@ std::vector<uint8_t> prepared_input(dtype t, int64_t n, int64_t n_tok) {
 }
 
 // args: n_in, n_out, cold (0/1), reference kernel (0/1)
-void BM_matvec(benchmark::State& state, dtype t) {
+void BM_matvec(benchmark::State& state, dtype t, bool tiled = false) {
   const int64_t n_in = state.range(0), n_out = state.range(1);
-  const bool cold = state.range(2) != 0, use_ref = state.range(3) != 0;
-  bench_matrix m = make_matrix(t, n_in, n_out, cold);
+  const bool cold = state.range(2) != 0, use_ref = state.range(3) != 0 && !tiled;
+  bench_matrix m = make_matrix(t, n_in, n_out, cold, tiled);
   if (m.copies.empty()) {
     state.SkipWithError("allocation failed");
     return;
@@ -93,13 +103,14 @@ void BM_matvec(benchmark::State& state, dtype t) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(m.bytes));
   state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(n_in * n_out) * 1e-9,
                                                benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(plm::kernels::kernel_isa()) + (use_ref ? " ref" : "") + (cold ? " cold" : " hot"));
+  state.SetLabel(std::string(plm::kernels::kernel_isa()) + (tiled ? " tiled" : "") + (use_ref ? " ref" : "") +
+                 (cold ? " cold" : " hot"));
 }
 
 // Prefill: n_tok prepared tokens through one matrix (hot: compute-bound).
-void BM_matmul(benchmark::State& state, dtype t) {
+void BM_matmul(benchmark::State& state, dtype t, bool tiled = false) {
   const int64_t n_in = state.range(0), n_out = state.range(1), n_tok = state.range(2);
-  bench_matrix m = make_matrix(t, n_in, n_out, false);
+  bench_matrix m = make_matrix(t, n_in, n_out, false, tiled);
   if (m.copies.empty()) {
     state.SkipWithError("allocation failed");
     return;
@@ -114,7 +125,7 @@ void BM_matmul(benchmark::State& state, dtype t) {
   state.counters["GFLOP/s"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n_in * n_out * n_tok) * 1e-9,
       benchmark::Counter::kIsRate);
-  state.SetLabel(plm::kernels::kernel_isa());
+  state.SetLabel(std::string(plm::kernels::kernel_isa()) + (tiled ? " tiled" : ""));
 }
 
 // Activation preparation (quantizing x to q8_K / q8_0) per token.
@@ -196,6 +207,10 @@ void plm_shapes(benchmark::internal::Benchmark* b) {
       benchmark::kMillisecond);
 
 PLM_BENCH_TYPE(f32)
+BENCHMARK_CAPTURE(BM_matvec, q8_0_tiled, dtype::q8_0, true)->Apply(plm_shapes);
+BENCHMARK_CAPTURE(BM_matmul, q8_0_tiled, dtype::q8_0, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_matvec, q4_0_tiled, dtype::q4_0, true)->Apply(plm_shapes);
+BENCHMARK_CAPTURE(BM_matmul, q4_0_tiled, dtype::q4_0, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
 PLM_BENCH_TYPE(f16)
 PLM_BENCH_TYPE(bf16)
 PLM_BENCH_TYPE(q8_0)

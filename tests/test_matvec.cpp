@@ -44,21 +44,11 @@ std::vector<int64_t> sizes_for(dtype t) {
   return {256, 768, 1280, 2048};
 }
 
-struct matrix {
-  std::vector<uint8_t> bytes;
-  plm::tensor_view view;
-};
+using plm_test::matrix;
 
 matrix random_matrix(dtype t, int64_t n, int64_t rows, rng& r) {
   matrix m;
-  const size_t rb = plm::quant::row_bytes(t, n);
-  m.bytes.resize(rb * static_cast<size_t>(rows));
-  std::vector<float> x(static_cast<size_t>(n));
-  for (int64_t i = 0; i < rows; ++i) {
-    for (auto& v : x) v = static_cast<float>(r.normal());
-    REQUIRE(plm::quant::quantize_row(t, x.data(), m.bytes.data() + rb * static_cast<size_t>(i), n));
-  }
-  m.view = plm::tensor_view::contiguous(t, {n, rows}, m.bytes.data(), "w");
+  REQUIRE(plm_test::random_matrix(t, n, rows, r, m));
   return m;
 }
 
@@ -141,7 +131,8 @@ TEST_CASE("activation types and sizes") {
   CHECK(activation_type(dtype::q4_k) == dtype::q8_k);
   CHECK(activation_type(dtype::q6_k) == dtype::q8_k);
   CHECK(activation_bytes(dtype::q4_k, 2048) == 8 * 292);
-  CHECK(activation_bytes(dtype::q8_0, 2048) == 64 * 34);
+  CHECK(activation_bytes(dtype::q8_0, 2048) == 64 * 34 + 64 * 8);  // blocks, then f32 scale + int32 sum per block
+  CHECK(activation_bytes(dtype::q8_0, 32) == 36 + 8);  // extras at a 4-byte aligned offset
   CHECK(activation_bytes(dtype::f16, 2048) == 2048 * 4);
   CHECK(activation_bytes(dtype::q4_0, 100) == 0);
 }

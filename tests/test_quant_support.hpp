@@ -4,6 +4,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
+
+#include "plm/core/tensor.hpp"
+#include "plm/quant/quantize.hpp"
 
 namespace plm_test {
 
@@ -23,5 +27,23 @@ struct rng {
     return std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
 };
+
+/// A rows x n matrix of type t quantized from standard normal values, and its view.
+struct matrix {
+  std::vector<uint8_t> bytes;
+  plm::tensor_view view;
+};
+/// False (and a partial matrix) only if quantize_row refuses t.
+inline bool random_matrix(plm::dtype t, int64_t n, int64_t rows, rng& r, matrix& m) {
+  const size_t rb = plm::quant::row_bytes(t, n);
+  m.bytes.assign(rb * static_cast<size_t>(rows), 0);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < rows; ++i) {
+    for (auto& v : x) v = static_cast<float>(r.normal());
+    if (!plm::quant::quantize_row(t, x.data(), m.bytes.data() + rb * static_cast<size_t>(i), n)) return false;
+  }
+  m.view = plm::tensor_view::contiguous(t, {n, rows}, m.bytes.data(), "w");
+  return true;
+}
 
 }  // namespace plm_test

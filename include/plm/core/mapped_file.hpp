@@ -139,6 +139,26 @@ class mapped_file {
   /// True when the bytes are a mapping (zero-copy), false when read into memory.
   bool is_mapped() const noexcept { return map_ != nullptr; }
 
+  /// Tells the OS that the mapped pages wholly inside [p, p + n) will not be
+  /// read again (after a load-time copy of those bytes), so they leave the
+  /// process's resident set; the file's page cache keeps them. A read on a
+  /// released page maps it again, so this never changes what the bytes read.
+  /// Does nothing for read-into-memory files or locked mappings.
+  void release(const void* p, size_t n) const noexcept {
+#if PLM_DETAIL_HAVE_MMAP
+    if (!map_ || n == 0) return;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto lo = reinterpret_cast<uintptr_t>(p), hi = lo + n;
+    const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+    const auto base = reinterpret_cast<uintptr_t>(map_);
+    if (first < last && first >= base && last <= base + size_)
+      (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+#else
+    (void)p;
+    (void)n;
+#endif
+  }
+
  private:
   void close() noexcept {
 #if PLM_DETAIL_HAVE_MMAP

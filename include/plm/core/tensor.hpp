@@ -19,6 +19,13 @@ namespace plm {
 
 inline constexpr int max_dims = 4;
 
+/// How a matrix's rows are laid out in memory. `rows`: as in GGUF, row r at
+/// data + r * nb[1]. `tiles16`: a load-time repack of q8_0 / q4_0 matrices
+/// (plm/kernels/tiled.hpp): rows in tiles of 16 interleaved block by block, the
+/// last ne[1] % 16 rows row-major after the tiles; same byte count. row() is
+/// meaningless for tiles16 (use kernels::dequantize_weight_row).
+enum class tensor_layout : uint8_t { rows = 0, tiles16 = 1 };
+
 struct tensor_view {
   std::string_view name;               ///< points into the owner's storage (e.g. the GGUF mapping)
   dtype type = dtype::f32;
@@ -26,6 +33,7 @@ struct tensor_view {
   int64_t ne[max_dims] = {1, 1, 1, 1};  ///< elements per dimension, ne[0] innermost
   size_t nb[max_dims] = {0, 0, 0, 0};  ///< byte strides (nb[0] = bytes per block)
   const void* data = nullptr;
+  tensor_layout layout = tensor_layout::rows;
 
   int64_t n_elements() const noexcept { return ne[0] * ne[1] * ne[2] * ne[3]; }
   int64_t n_rows() const noexcept { return ne[1] * ne[2] * ne[3]; }

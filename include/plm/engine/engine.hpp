@@ -54,6 +54,10 @@ struct caller_buffer {
 struct load_options {
   map_options map;          ///< mmap (default) or read into owned memory; prefault / mlock
   bool sparse_ffn = true;   ///< repack ffn_down neuron-major for the exact sparse FFN (costs owned memory)
+  /// Copy q8_0 / q4_0 projections into 16-row tiles (kernels/tiled.hpp) for the
+  /// fast kernels; their mapped originals are released, so resident memory is
+  /// about the same, but the tiles are owned memory (counted by plan_model()).
+  bool tile_weights = true;
   /// When data != nullptr the load-time repacks (W_UK^T, ffn_down) go here instead of
   /// a buffer of the model's own; size it with plan_model(). Too small: out_of_memory
   /// naming needed and given bytes; misaligned: invalid_argument naming the alignment.
@@ -75,7 +79,8 @@ inline result<size_t> plan_model(const gguf::file& f, const load_options& option
     if (il == 0) kvb = kb->type;
     down.push_back(dd->type);
   }
-  return network::owned_weight_bytes(hp, kvb, down, options.sparse_ffn);
+  PLM_TRY(size_t owned, network::owned_weight_bytes(hp, kvb, down, options.sparse_ffn));
+  return owned + (options.tile_weights ? network::tiled_weight_bytes(f, hp.n_layer) : 0);
 }
 /// plan_model() of a file on disk (mapped on demand, nothing read into memory).
 inline result<size_t> plan_model(const std::string& path, const load_options& options = {}) {
@@ -103,7 +108,8 @@ class model {
     model m(std::move(f));
     PLM_TRY(m.hp_, network::read_hparams(m.file_));
     PLM_TRY(m.w_, network::load_weights(m.file_, m.hp_, options.sparse_ffn,
-                                        static_cast<uint8_t*>(options.weight_buffer.data), options.weight_buffer.size));
+                                        static_cast<uint8_t*>(options.weight_buffer.data), options.weight_buffer.size,
+                                        options.tile_weights));
     if (m.file_.has("tokenizer.ggml.model")) {
       PLM_TRY(auto tok, text::tokenizer::from_gguf(m.file_));
       if (tok.n_vocab() > m.hp_.n_vocab)
@@ -126,7 +132,7 @@ class model {
   const text::tokenizer& tokenizer() const noexcept { return *tok_; }
   /// Tensor bytes used from the file (mapped, or read when not mapped).
   size_t mapped_bytes() const noexcept { return w_.mapped_bytes; }
-  /// Bytes the model owns beside the file: transposed W_UK and ffn_down repacks.
+  /// Bytes the model owns beside the file: transposed W_UK, ffn_down and tiled repacks.
   size_t owned_bytes() const noexcept { return w_.owned_size; }
   /// True when the repacks live in load_options::weight_buffer (caller memory).
   bool uses_caller_weight_buffer() const noexcept { return w_.owned_size > 0 && w_.owned.empty(); }

@@ -286,6 +286,8 @@ class file {
   size_t size() const noexcept { return size_; }
   /// True when the bytes are a mapping of the file (zero-copy), false when read or borrowed.
   bool is_mapped() const noexcept { return owned_.is_mapped(); }
+  /// mapped_file::release() of bytes of this file (a no-op unless mapped).
+  void release(const void* p, size_t n) const noexcept { owned_.release(p, n); }
 
  private:
   struct kv_entry {

@@ -24,6 +24,7 @@
 #include "plm/kernels/arch/x86_avx2.hpp"
 #include "plm/kernels/arch/x86_avx512.hpp"
 #include "plm/kernels/matvec_ref.hpp"
+#include "plm/kernels/tiled.hpp"
 #include "plm/kernels/vec.hpp"
 
 namespace plm::kernels {
@@ -109,8 +110,12 @@ inline void prepare_activation(dtype weight_type, const float* x, int64_t n, voi
   ref::prepare_activation(weight_type, x, n, scratch);
 }
 
-/// y[r - r0] = dot(row r of W, x) for rows r in [r0, r1).
+/// y[r - r0] = dot(row r of W, x) for rows r in [r0, r1). W in either layout.
 inline void matvec(const tensor_view& W, const void* prepared_x, float* y, int64_t r0, int64_t r1) noexcept {
+  if (W.layout == tensor_layout::tiles16) {
+    if (!tileable(W.type)) return detail::fill_nan(y, r1 - r0);
+    return detail::tiled_rows(W, prepared_x, 1, y, 0, r0, r1, detail::fast_vec_dot_for(W.type), true);
+  }
   detail::matvec_rows(detail::fast_vec_dot_for(W.type), W, prepared_x, y, r0, r1);
 }
 
@@ -119,6 +124,13 @@ inline void matvec(const tensor_view& W, const void* prepared_x, float* y, int64
 /// Token tiles keep each weight row's memory read to once per tile.
 inline void matmul(const tensor_view& W, const void* prepared_X, int64_t n_tok, float* Y, int64_t ldy, int64_t r0,
                    int64_t r1) noexcept {
+  if (W.layout == tensor_layout::tiles16) {
+    if (!tileable(W.type)) {
+      for (int64_t t = 0; t < n_tok; ++t) detail::fill_nan(Y + t * ldy, r1 - r0);
+      return;
+    }
+    return detail::tiled_rows(W, prepared_X, n_tok, Y, ldy, r0, r1, detail::fast_vec_dot_for(W.type), true);
+  }
   detail::matmul_rows(detail::fast_vec_dot_for(W.type), detail::fast_vec_dot_multi_for(W.type), W, prepared_X, n_tok,
                       Y, ldy, r0, r1);
 }

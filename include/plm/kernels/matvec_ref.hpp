@@ -47,9 +47,35 @@ constexpr dtype activation_type(dtype wt) noexcept {
 /// True if matvec / matmul handle weights of type wt.
 constexpr bool matvec_supported(dtype wt) noexcept { return quant::can_dequantize(wt); }
 
+/// A prepared q8_0 activation is its q8_0 blocks followed (at a 4-byte aligned
+/// offset) by each block's scale as f32 and the exact int32 sum of its quants.
+/// Row-major kernels read only the blocks; the row-tiled kernels (tiled.hpp)
+/// broadcast the f32 scale and fold sum(q) into the integer dot, once per block
+/// for 16 rows, instead of re-deriving them per row.
+struct q8_0_activation {
+  const quant::block_q8_0* blocks;
+  const float* d;     // [n / 32]
+  const int32_t* sum;  // [n / 32]
+};
+inline size_t q8_0_extras_offset(int64_t n) noexcept {
+  return (static_cast<size_t>(n / quant::qk32) * sizeof(quant::block_q8_0) + 3) & ~size_t{3};
+}
+inline q8_0_activation view_q8_0_activation(const void* a, int64_t n) noexcept {
+  const auto* base = static_cast<const uint8_t*>(a);
+  const size_t off = q8_0_extras_offset(n), nb = static_cast<size_t>(n / quant::qk32);
+  return {static_cast<const quant::block_q8_0*>(a), reinterpret_cast<const float*>(base + off),
+          reinterpret_cast<const int32_t*>(base + off + nb * sizeof(float))};
+}
+
 /// Bytes of one prepared activation vector of n values for weights of type wt
 /// (n must be a multiple of the activation block size: 32 or 256; 0 otherwise).
-inline size_t activation_bytes(dtype wt, int64_t n) noexcept { return quant::row_bytes(activation_type(wt), n); }
+/// A multiple of 4, so vectors packed back to back keep the f32 fields aligned.
+inline size_t activation_bytes(dtype wt, int64_t n) noexcept {
+  const dtype at = activation_type(wt);
+  const size_t rb = quant::row_bytes(at, n);
+  if (at != dtype::q8_0 || rb == 0) return rb;
+  return q8_0_extras_offset(n) + static_cast<size_t>(n / quant::qk32) * (sizeof(float) + sizeof(int32_t));
+}
 
 /// Signature of one row dot product: n elements of weight row w with prepared activation a.
 using vec_dot_fn = float (*)(int64_t n, const void* w, const void* a) noexcept;
@@ -63,7 +89,20 @@ namespace ref {
 /// Quantizes / copies x (n values) into `scratch` (activation_bytes(wt, n) bytes).
 inline void prepare_activation(dtype wt, const float* x, int64_t n, void* scratch) noexcept {
   switch (activation_type(wt)) {
-    case dtype::q8_0: quant::quantize_row_q8_0_ref(x, static_cast<quant::block_q8_0*>(scratch), n); break;
+    case dtype::q8_0: {
+      auto* blocks = static_cast<quant::block_q8_0*>(scratch);
+      quant::quantize_row_q8_0_ref(x, blocks, n);
+      auto* extras = static_cast<uint8_t*>(scratch) + q8_0_extras_offset(n);
+      const int64_t nb = n / quant::qk32;
+      for (int64_t b = 0; b < nb; ++b) {
+        const float d = fp16_to_fp32(blocks[b].d);
+        int32_t sum = 0;
+        for (int j = 0; j < quant::qk32; ++j) sum += blocks[b].qs[j];
+        std::memcpy(extras + static_cast<size_t>(b) * sizeof(float), &d, sizeof d);
+        std::memcpy(extras + static_cast<size_t>(nb + b) * sizeof(float), &sum, sizeof sum);
+      }
+      break;
+    }
     case dtype::q8_1: quant::quantize_row_q8_1_ref(x, static_cast<quant::block_q8_1*>(scratch), n); break;
     case dtype::q8_k: quant::quantize_row_q8_k_ref(x, static_cast<quant::block_q8_k*>(scratch), n); break;
     default: if (n > 0) std::memcpy(scratch, x, static_cast<size_t>(n) * sizeof(float)); break;

@@ -27,6 +27,7 @@
 #include "plm/kernels/norm.hpp"
 #include "plm/kernels/rope.hpp"
 #include "plm/kernels/sparse_ffn.hpp"
+#include "plm/kernels/tiled.hpp"
 #include "plm/kernels/vec.hpp"
 #include "plm/model/hparams.hpp"
 #include "plm/model/linear.hpp"
@@ -192,7 +193,7 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
 
   // embeddings
   for_tokens([&](int64_t t) {
-    quant::dequantize_row(w.token_embd.type, w.token_embd.row(tokens[t]), b.x + t * E, E);
+    kernels::dequantize_weight_row(w.token_embd, tokens[t], b.x + t * E);
     kernels::rope_table(pos0 + t, static_cast<int>(R), hp.rope_freq_base, b.rope + t * 2 * R);
   });
 

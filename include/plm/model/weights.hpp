@@ -13,6 +13,13 @@
 //    compact int8-plus-scales form (≈ 1.25 B/value) for now.
 //  - ffn_down is repacked neuron-major for the sparse FFN (kernels/sparse_ffn.hpp
 //    lists the bytes per weight of each type), unless disabled.
+//  - q8_0 / q4_0 projections (attn_q, attn_kv_a_mqa, attn_output, ffn_up,
+//    ffn_down and the logits matrix) are copied into 16-row tiles
+//    (kernels/tiled.hpp; same bytes), unless disabled: decode reads them at
+//    the memory's speed, prefill runs them ~6x faster than row by row. The
+//    mapped pages of the originals are then released (mapped_file::release),
+//    so resident memory holds each weight once. token_embd, when tied, is
+//    tiled too and embedded from the tiles.
 // W_UV needs no copy: its rows h·(nope+v)+nope .. +v of attn_kv_b are used in place.
 #pragma once
 
@@ -27,6 +34,7 @@
 #include "plm/core/tensor.hpp"
 #include "plm/gguf/reader.hpp"
 #include "plm/kernels/sparse_ffn.hpp"
+#include "plm/kernels/tiled.hpp"
 #include "plm/model/hparams.hpp"
 #include "plm/quant/dequantize.hpp"
 #include "plm/quant/half.hpp"
@@ -59,6 +67,7 @@ struct weights {
   size_t owned_size = 0;             ///< bytes of the repacks (owned_weight_bytes())
   size_t mapped_bytes = 0;           ///< bytes of the bound tensors that stay in the file mapping
   bool sparse_ffn = false;           ///< ffn_down repacked
+  size_t tiled_bytes = 0;            ///< bytes of the owned part holding tiled projections
 };
 
 namespace detail {
@@ -102,6 +111,27 @@ inline result<tensor_view> bind(const gguf::file& f, const std::string& name, st
 inline dtype uk_type(dtype kv_b) noexcept { return kv_b == dtype::f16 || kv_b == dtype::bf16 ? kv_b : dtype::f32; }
 }  // namespace detail
 
+/// Names of the projections load_weights() tiles when their type is tileable:
+/// per layer attn_q, attn_kv_a_mqa, attn_output, ffn_up, ffn_down; then the
+/// logits matrix (output.weight, or token_embd.weight when tied).
+template <class Fn>
+inline void for_each_tiled_name(const gguf::file& f, int64_t n_layer, Fn&& fn) {
+  static const char* const per_layer[] = {"attn_q", "attn_kv_a_mqa", "attn_output", "ffn_up", "ffn_down"};
+  for (int64_t il = 0; il < n_layer; ++il)
+    for (const char* what : per_layer) fn(detail::layer_name(il, what));
+  fn(std::string(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight"));
+}
+
+/// Owned bytes the tiled copies of f's projections take (0 when none is q8_0 / q4_0).
+inline size_t tiled_weight_bytes(const gguf::file& f, int64_t n_layer) {
+  size_t total = 0;
+  for_each_tiled_name(f, n_layer, [&](const std::string& name) {
+    const gguf::tensor_info* ti = f.find_tensor(name);
+    if (ti && kernels::tileable(ti->type) && ti->n_dims == 2) total += arena::footprint(kernels::tiled_bytes(f.view(*ti)));
+  });
+  return total;
+}
+
 /// Bytes of owned memory load_weights() will allocate for these tensors.
 inline result<size_t> owned_weight_bytes(const hparams& hp, dtype kv_b_type, const std::vector<dtype>& down_types,
                                          bool sparse_ffn) {
@@ -123,7 +153,7 @@ inline result<size_t> owned_weight_bytes(const hparams& hp, dtype kv_b_type, con
 /// `ext` (caller memory of `ext_size` bytes, buffer_alignment-aligned, checked)
 /// when given, else in a buffer of their own.
 inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool sparse_ffn, uint8_t* ext = nullptr,
-                                    size_t ext_size = 0) {
+                                    size_t ext_size = 0, bool tile = true) {
   weights w;
   const gguf::tensor_info* te = f.find_tensor("token_embd.weight");
   if (!te) return make_error(errc::missing, "tensor 'token_embd.weight' is missing");
@@ -168,6 +198,8 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
       return make_error(errc::unsupported, "tensor '" + std::string(L.attn_kv_b.name) +
                                                "': attn_kv_b mixes float and quantized types across layers");
   PLM_TRY(size_t owned, owned_weight_bytes(hp, kvb_type, down_types, sparse_ffn));
+  const size_t tiled = tile ? tiled_weight_bytes(f, hp.n_layer) : 0;
+  owned += tiled;
   if (ext != nullptr) {
     if (reinterpret_cast<uintptr_t>(ext) % buffer_alignment != 0)
       return make_error(errc::invalid_argument, "weight buffer is not aligned to " + std::to_string(buffer_alignment) +
@@ -214,6 +246,27 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
     }
   }
   w.sparse_ffn = sparse_ffn;
+  if (tiled > 0) {
+    // After the repacks above, which read ffn_down row by row.
+    auto tile_one = [&](tensor_view& v) -> bool {
+      if (!kernels::tileable(v.type) || v.layout != tensor_layout::rows) return true;
+      void* dst = mem.take(kernels::tiled_bytes(v));
+      if (!dst) return false;
+      const tensor_view src = v;
+      v = kernels::tile_weights(src, dst);
+      f.release(src.data, src.n_bytes());
+      return true;
+    };
+    bool ok = true;
+    for (auto& L : w.layers)
+      ok = ok && tile_one(L.attn_q) && tile_one(L.attn_kv_a) && tile_one(L.attn_output) && tile_one(L.ffn_up) &&
+           tile_one(L.ffn_down);
+    const bool tied = w.output.data == w.token_embd.data;
+    ok = ok && tile_one(w.output);
+    if (tied) w.token_embd = w.output;
+    if (!ok) return make_error(errc::out_of_memory, "weight repack plan too small (tiles)");
+    w.tiled_bytes = tiled;
+  }
   return w;
 }
 

@@ -1,0 +1,469 @@
+// plm/kernels/tiled.hpp - q8_0 / q4_0 matrices repacked in tiles of 16 rows.
+//
+// Why: a row-major q8_0 row dot must reduce every 32-weight block across the
+// register and scale it by that block's own f16 scale: about a dozen
+// instructions per 34 bytes, which held one core at 8-9 GB/s from DRAM, half
+// of what it streams (bench_matvec, Sapphire Rapids). In a tile, block b of 16
+// consecutive rows is stored together:
+//
+//   [16 x f16 scale d] [group 0: 16 rows x 4 bytes] ... [group G-1: 16 rows x 4 bytes]
+//
+// q8_0: G = 8, group g holds quants 4g..4g+3 of each row (int8).
+// q4_0: G = 4, group g holds bytes qs[4g..4g+3] of each row, whose low nibbles
+//       are elements 4g..4g+3 and high nibbles elements 16+4g..16+4g+3.
+//
+// One 64-byte vector then holds the same 4 elements of 16 rows (AVX-512: one
+// zmm; AVX2: two ymm; NEON: four q registers), the activation's 4 matching
+// bytes are broadcast, and a 4-way int8 dot (VPDPBUSD, SDOT) accumulates the
+// 16 rows side by side: no horizontal sums, one instruction for 16 scales. A
+// block tile has the bytes of 16 blocks, so the repack costs no memory beside
+// the copy (model/weights.hpp makes it at load time).
+//
+// Activations are prepared q8_0 vectors with their per-block f32 scale and
+// exact quant sum (matvec_ref.hpp): the x86 kernel feeds the weights to
+// VPDPBUSD as unsigned (q8_0: q + 128; q4_0: the raw nibble, i.e. q + 8) and
+// subtracts 128 * sum (8 * sum) once per block, so every block's integer dot
+// equals the reference's exactly. Per row: acc += (d_w * d_x) * isum, blocks in
+// order; a row's result does not depend on the row range, the thread count or
+// the number of tokens computed together.
+//
+// Rows after the last full tile (ne[1] % 16) stay row-major behind the tiles.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "plm/core/dtype.hpp"
+#include "plm/core/tensor.hpp"
+#include "plm/kernels/matvec_ref.hpp"
+#include "plm/quant/blocks.hpp"
+#include "plm/quant/dequantize.hpp"
+#include "plm/quant/half.hpp"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__AVX512VL__) && \
+    defined(__F16C__) && defined(__FMA__)
+#define PLM_DETAIL_TILED_AVX512 1
+#include <immintrin.h>
+#else
+#define PLM_DETAIL_TILED_AVX512 0
+#endif
+#if !PLM_DETAIL_TILED_AVX512 && defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#define PLM_DETAIL_TILED_AVX2 1
+#include <immintrin.h>
+#else
+#define PLM_DETAIL_TILED_AVX2 0
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define PLM_DETAIL_TILED_NEON 1
+#include <arm_neon.h>
+#else
+#define PLM_DETAIL_TILED_NEON 0
+#endif
+
+// GCC 12 warns about the _mm512_undefined_* placeholders of its own intrinsics (PR 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace plm::kernels {
+
+/// Rows per tile.
+inline constexpr int64_t tile_rows = 16;
+
+/// Types with a tiled layout.
+constexpr bool tileable(dtype t) noexcept { return t == dtype::q8_0 || t == dtype::q4_0; }
+
+namespace detail {
+
+/// 4-byte groups per block (and 64-byte vectors per block tile).
+constexpr int tile_groups(dtype t) noexcept { return t == dtype::q8_0 ? 8 : 4; }
+/// Bytes of one block tile: 16 blocks.
+constexpr size_t tile_block_bytes(dtype t) noexcept { return static_cast<size_t>(tile_rows) * block_bytes(t); }
+
+inline int32_t load_i32(const void* p) noexcept {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/// Quant k (0..31) of row i (0..15) in block tile p.
+inline int tiled_quant(dtype t, const uint8_t* p, int i, int k) noexcept {
+  const uint8_t* q = p + 32;
+  if (t == dtype::q8_0) return static_cast<int8_t>(q[(k / 4) * 64 + i * 4 + k % 4]);
+  const int kk = k % 16;
+  const uint8_t byte = q[(kk / 4) * 64 + i * 4 + kk % 4];
+  return (k < 16 ? (byte & 0x0f) : (byte >> 4)) - 8;
+}
+inline uint16_t tiled_scale(const uint8_t* p, int i) noexcept {
+  uint16_t d;
+  std::memcpy(&d, p + 2 * i, 2);
+  return d;
+}
+
+/// Portable tile kernel: out[t * ostride + i] = row i . token t for nt tokens.
+inline void tile_dot_ref(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
+                         int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk32;
+  const size_t bt = tile_block_bytes(type);
+  for (int t = 0; t < nt; ++t) {
+    const q8_0_activation a = view_q8_0_activation(X + static_cast<size_t>(t) * stride, n);
+    for (int i = 0; i < tile_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* p = tile + static_cast<size_t>(b) * bt;
+        int32_t isum = 0;
+        for (int k = 0; k < quant::qk32; ++k) isum += tiled_quant(type, p, i, k) * a.blocks[b].qs[k];
+        acc += (fp16_to_fp32(tiled_scale(p, i)) * a.d[b]) * static_cast<float>(isum);
+      }
+      out[t * ostride + i] = acc;
+    }
+  }
+}
+
+#if PLM_DETAIL_TILED_AVX512
+/// Bytes ahead of the current block tile to prefetch: the per-core DRAM stream
+/// reached 16.9 instead of 15.3 GB/s with it (one core, 2048 x 8192 q8_0).
+inline constexpr size_t tile_prefetch = 2048;
+
+// Weight unpacking of one block tile into the 8 unsigned vectors VPDPBUSD
+// takes (each 16 rows x 4 quants + bias), the activation bytes each vector
+// pairs with, and the bias to take off per block: bias * sum(activation quants).
+struct tile512_q8_0 {
+  static constexpr size_t bytes = 544;
+  static constexpr int bias = 128;
+  static void unpack(const uint8_t* q, __m512i* w) noexcept {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int g = 0; g < 8; ++g) w[g] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * g), flip);  // q + 128
+  }
+  static constexpr int y_offset(int v) noexcept { return 4 * v; }
+};
+struct tile512_q4_0 {
+  static constexpr size_t bytes = 288;
+  static constexpr int bias = 8;
+  static void unpack(const uint8_t* q, __m512i* w) noexcept {  // nibbles = q + 8
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int g = 0; g < 4; ++g) {
+      const __m512i v = _mm512_loadu_si512(q + 64 * g);
+      w[2 * g] = _mm512_and_si512(v, m4);
+      w[2 * g + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    }
+  }
+  static constexpr int y_offset(int v) noexcept { return (v % 2 ? 16 : 0) + 4 * (v / 2); }
+};
+
+template <class K, int NT>
+inline void tile_dot_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
+                            int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk32;
+  q8_0_activation a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = view_q8_0_activation(X + static_cast<size_t>(t) * stride, n);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, p += K::bytes) {
+    for (size_t o = 0; o < K::bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    __m512i w[8];
+    K::unpack(p + 32, w);
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* y = a[t].blocks[b].qs;
+      __m512i s0 = _mm512_set1_epi32(-K::bias * a[t].sum[b]), s1 = _mm512_setzero_si512();
+      for (int v = 0; v < 8; v += 2) {  // two chains: half the dependent VPDPBUSD latency
+        s0 = _mm512_dpbusd_epi32(s0, w[v], _mm512_set1_epi32(load_i32(y + K::y_offset(v))));
+        s1 = _mm512_dpbusd_epi32(s1, w[v + 1], _mm512_set1_epi32(load_i32(y + K::y_offset(v + 1))));
+      }
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a[t].d[b]));
+      acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
+}
+#endif  // PLM_DETAIL_TILED_AVX512
+
+#if PLM_DETAIL_TILED_AVX2
+inline constexpr size_t tile_prefetch = 2048;
+
+/// acc + per-lane 4-way dot of w (unsigned bytes <= 255 with VNNI, else signed q8_0 or
+/// nibbles, see `flip`) with the broadcast activation bytes y4.
+template <bool Signed>
+inline __m256i tile_dot4_avx2(__m256i acc, __m256i w, __m256i y4) noexcept {
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+  return _mm256_dpbusd_epi32(acc, w, y4);
+#elif defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, w, y4);
+#else
+  // No VNNI: u8 x s8 pairs through VPMADDUBSW must stay below 2^15. Signed q8_0
+  // weights go as |w| (u8, so -128 is 128) x (y with w's sign) (<= 128 * 127 * 2);
+  // nibbles (<= 15) as they are.
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i p16;
+  if (Signed) p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y4, w));  // y is never -128
+  else p16 = _mm256_maddubs_epi16(w, y4);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, ones));
+#endif
+}
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
+inline constexpr bool tile_avx2_vnni = true;
+#else
+inline constexpr bool tile_avx2_vnni = false;
+#endif
+
+// As tile512_*, for the 8 rows 8h .. 8h+7 of a tile (bytes 32h.. of each group).
+struct tile256_q8_0 {
+  static constexpr size_t bytes = 544;
+  static constexpr bool is_signed = !tile_avx2_vnni;  // without VNNI: signed quants, no bias
+  static constexpr int bias = tile_avx2_vnni ? 128 : 0;
+  static void unpack(const uint8_t* q, int h, __m256i* w) noexcept {
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int g = 0; g < 8; ++g) {
+      w[g] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * g + 32 * h));
+      if (tile_avx2_vnni) w[g] = _mm256_xor_si256(w[g], flip);
+    }
+  }
+  static constexpr int y_offset(int v) noexcept { return 4 * v; }
+};
+struct tile256_q4_0 {
+  static constexpr size_t bytes = 288;
+  static constexpr bool is_signed = false;
+  static constexpr int bias = 8;
+  static void unpack(const uint8_t* q, int h, __m256i* w) noexcept {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int g = 0; g < 4; ++g) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * g + 32 * h));
+      w[2 * g] = _mm256_and_si256(v, m4);
+      w[2 * g + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+  }
+  static constexpr int y_offset(int v) noexcept { return (v % 2 ? 16 : 0) + 4 * (v / 2); }
+};
+
+template <class K, int NT>
+inline void tile_dot_avx2(int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
+                          int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk32;
+  q8_0_activation a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = view_q8_0_activation(X + static_cast<size_t>(t) * stride, n);
+  __m256 acc[NT][2];
+  for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, p += K::bytes) {
+    for (size_t o = 0; o < K::bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
+    for (int h = 0; h < 2; ++h) {
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h)));
+      __m256i w[8];
+      K::unpack(p + 32, h, w);
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* y = a[t].blocks[b].qs;
+        __m256i s0 = _mm256_set1_epi32(-K::bias * a[t].sum[b]), s1 = _mm256_setzero_si256();
+        for (int v = 0; v < 8; v += 2) {
+          s0 = tile_dot4_avx2<K::is_signed>(s0, w[v], _mm256_set1_epi32(load_i32(y + K::y_offset(v))));
+          s1 = tile_dot4_avx2<K::is_signed>(s1, w[v + 1], _mm256_set1_epi32(load_i32(y + K::y_offset(v + 1))));
+        }
+        const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(a[t].d[b]));
+        acc[t][h] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc[t][h]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    _mm256_storeu_ps(out + t * ostride, acc[t][0]);
+    _mm256_storeu_ps(out + t * ostride + 8, acc[t][1]);
+  }
+}
+#endif  // PLM_DETAIL_TILED_AVX2
+
+#if PLM_DETAIL_TILED_NEON
+/// acc (4 rows) + 4-way dots of w (4 rows x 4 bytes) with lane L of y (4 bytes per lane).
+template <int L>
+inline int32x4_t tile_dot4_neon(int32x4_t acc, int8x16_t w, int8x16_t y) noexcept {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_laneq_s32(acc, w, y, L);
+#else
+  // Plain NEON (Cortex-A72): products in int16 (|w y| <= 128 * 127), adjacent
+  // pairs added (<= 32512, still int16), then pairs of pairs into each row's lane.
+  const int8x16_t yb = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(y), L));
+  const int16x8_t lo = vmull_s8(vget_low_s8(w), vget_low_s8(yb));  // rows 0, 1
+  const int16x8_t hi = vmull_high_s8(w, yb);                        // rows 2, 3
+  return vpadalq_s16(acc, vpaddq_s16(lo, hi));
+#endif
+}
+
+template <int NT>
+inline void tile_dot_neon(dtype type, int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
+                          int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk32;
+  const size_t bt = tile_block_bytes(type);
+  const bool q8 = type == dtype::q8_0;
+  q8_0_activation a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = view_q8_0_activation(X + static_cast<size_t>(t) * stride, n);
+  float32x4_t acc[NT][4];
+  for (int t = 0; t < NT; ++t)
+    for (int j = 0; j < 4; ++j) acc[t][j] = vdupq_n_f32(0.0f);
+  const uint8x16_t m4 = vdupq_n_u8(0x0f);
+  for (int64_t b = 0; b < nb; ++b, p += bt) {
+    __builtin_prefetch(p + 2048, 0, 3);
+    float32x4_t dw[4];
+    for (int j = 0; j < 4; ++j) dw[j] = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t*>(p) + 4 * j)));
+    for (int t = 0; t < NT; ++t) {
+      const int8x16_t y0 = vld1q_s8(a[t].blocks[b].qs), y1 = vld1q_s8(a[t].blocks[b].qs + 16);
+      const float d = a[t].d[b];
+      for (int j = 0; j < 4; ++j) {  // rows 4j .. 4j+3
+        const uint8_t* q = p + 32 + 16 * j;
+        int32x4_t s;
+        if (q8) {
+          s = vdupq_n_s32(0);
+          s = tile_dot4_neon<0>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 0 * 64)), y0);
+          s = tile_dot4_neon<1>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 1 * 64)), y0);
+          s = tile_dot4_neon<2>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 2 * 64)), y0);
+          s = tile_dot4_neon<3>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 3 * 64)), y0);
+          s = tile_dot4_neon<0>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 4 * 64)), y1);
+          s = tile_dot4_neon<1>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 5 * 64)), y1);
+          s = tile_dot4_neon<2>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 6 * 64)), y1);
+          s = tile_dot4_neon<3>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 7 * 64)), y1);
+        } else {
+          // nibbles = q + 8: low ones pair with y0's lanes, high ones with y1's
+          s = vdupq_n_s32(-8 * a[t].sum[b]);
+          uint8x16_t v = vld1q_u8(q + 0 * 64);
+          s = tile_dot4_neon<0>(s, vreinterpretq_s8_u8(vandq_u8(v, m4)), y0);
+          s = tile_dot4_neon<0>(s, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), y1);
+          v = vld1q_u8(q + 1 * 64);
+          s = tile_dot4_neon<1>(s, vreinterpretq_s8_u8(vandq_u8(v, m4)), y0);
+          s = tile_dot4_neon<1>(s, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), y1);
+          v = vld1q_u8(q + 2 * 64);
+          s = tile_dot4_neon<2>(s, vreinterpretq_s8_u8(vandq_u8(v, m4)), y0);
+          s = tile_dot4_neon<2>(s, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), y1);
+          v = vld1q_u8(q + 3 * 64);
+          s = tile_dot4_neon<3>(s, vreinterpretq_s8_u8(vandq_u8(v, m4)), y0);
+          s = tile_dot4_neon<3>(s, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), y1);
+        }
+        acc[t][j] = vfmaq_f32(acc[t][j], vmulq_n_f32(dw[j], d), vcvtq_f32_s32(s));
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int j = 0; j < 4; ++j) vst1q_f32(out + t * ostride + 4 * j, acc[t][j]);
+}
+#endif  // PLM_DETAIL_TILED_NEON
+
+/// Tokens one tile kernel call handles at most.
+inline constexpr int tile_max_tokens = 4;
+
+template <int NT>
+inline void tile_dot_fixed(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, float* out,
+                           int64_t ostride) noexcept {
+#if PLM_DETAIL_TILED_AVX512
+  if (type == dtype::q8_0) tile_dot_avx512<tile512_q8_0, NT>(n, tile, X, stride, out, ostride);
+  else tile_dot_avx512<tile512_q4_0, NT>(n, tile, X, stride, out, ostride);
+#elif PLM_DETAIL_TILED_AVX2
+  if (type == dtype::q8_0) tile_dot_avx2<tile256_q8_0, NT>(n, tile, X, stride, out, ostride);
+  else tile_dot_avx2<tile256_q4_0, NT>(n, tile, X, stride, out, ostride);
+#elif PLM_DETAIL_TILED_NEON
+  tile_dot_neon<NT>(type, n, tile, X, stride, out, ostride);
+#else
+  tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
+#endif
+}
+
+/// out[t * ostride + i] = row i of the tile . token t, for nt (1..4) tokens.
+inline void tile_dot(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
+                     int64_t ostride) noexcept {
+  switch (nt) {
+    case 4: tile_dot_fixed<4>(type, n, tile, X, stride, out, ostride); break;
+    case 3: tile_dot_fixed<3>(type, n, tile, X, stride, out, ostride); break;
+    case 2: tile_dot_fixed<2>(type, n, tile, X, stride, out, ostride); break;
+    default: tile_dot_fixed<1>(type, n, tile, X, stride, out, ostride); break;
+  }
+}
+
+/// Start of the row-major rows behind the tiles.
+inline const uint8_t* tiled_tail(const tensor_view& W) noexcept {
+  const int64_t full = W.ne[1] / tile_rows * tile_rows;
+  return static_cast<const uint8_t*>(W.data) + static_cast<size_t>(full) * W.row_bytes();
+}
+
+/// Y[t * ldy + (r - r0)] = row r of tiled W . X_t, r in [r0, r1), t < n_tok.
+/// use_tile == false runs the portable tile kernel (the reference).
+inline void tiled_rows(const tensor_view& W, const void* X, int64_t n_tok, float* Y, int64_t ldy, int64_t r0, int64_t r1,
+                       vec_dot_fn tail_dot, bool use_tile) noexcept {
+  const int64_t n = W.ne[0], full = W.ne[1] / tile_rows * tile_rows;
+  const size_t stride = activation_bytes(W.type, n);
+  const size_t tile_bytes = static_cast<size_t>(n / quant::qk32) * tile_block_bytes(W.type);
+  const auto* xb = static_cast<const uint8_t*>(X);
+  float part[tile_max_tokens * tile_rows];
+  for (int64_t r = r0; r < r1 && r < full;) {
+    const int64_t tile = r / tile_rows, i0 = r % tile_rows;
+    const int64_t i1 = r1 - tile * tile_rows < tile_rows ? r1 - tile * tile_rows : tile_rows;
+    const uint8_t* p = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(tile) * tile_bytes;
+    // Every token group reads this tile from cache after the first.
+    for (int64_t t0 = 0; t0 < n_tok; t0 += tile_max_tokens) {
+      const int nt = static_cast<int>(n_tok - t0 < tile_max_tokens ? n_tok - t0 : tile_max_tokens);
+      const uint8_t* xt = xb + static_cast<size_t>(t0) * stride;
+      if (i0 == 0 && i1 == tile_rows) {
+        float* y = Y + t0 * ldy + (r - r0);
+        if (use_tile) tile_dot(W.type, n, p, xt, stride, nt, y, ldy);
+        else tile_dot_ref(W.type, n, p, xt, stride, nt, y, ldy);
+      } else {  // a range that splits a tile: compute it whole, keep the rows asked for
+        if (use_tile) tile_dot(W.type, n, p, xt, stride, nt, part, tile_rows);
+        else tile_dot_ref(W.type, n, p, xt, stride, nt, part, tile_rows);
+        for (int t = 0; t < nt; ++t)
+          for (int64_t i = i0; i < i1; ++i) Y[(t0 + t) * ldy + (tile * tile_rows + i - r0)] = part[t * tile_rows + i];
+      }
+    }
+    r = tile * tile_rows + i1;
+  }
+  const uint8_t* tail = tiled_tail(W);
+  for (int64_t r = r0 > full ? r0 : full; r < r1; ++r)
+    for (int64_t t = 0; t < n_tok; ++t)
+      Y[t * ldy + (r - r0)] = tail_dot(n, tail + static_cast<size_t>(r - full) * W.row_bytes(), xb + static_cast<size_t>(t) * stride);
+}
+
+}  // namespace detail
+
+/// Bytes tile_weights() writes for W: the same as W's.
+inline size_t tiled_bytes(const tensor_view& W) noexcept { return W.n_bytes(); }
+
+/// Repacks W (a 2-D q8_0 / q4_0 matrix in row layout) into dst (tiled_bytes(W)
+/// bytes, any alignment) and returns the tiled view of it (same name, type, shape).
+inline tensor_view tile_weights(const tensor_view& W, void* dst) noexcept {
+  const int64_t n = W.ne[0], rows = W.ne[1], nb = n / quant::qk32, full = rows / tile_rows * tile_rows;
+  const size_t bb = block_bytes(W.type);
+  const int groups = detail::tile_groups(W.type);
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t tile = 0; tile < full / tile_rows; ++tile) {
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int i = 0; i < tile_rows; ++i) {
+        const uint8_t* blk = W.row(tile * tile_rows + i) + static_cast<size_t>(b) * bb;
+        std::memcpy(out + 2 * i, blk, 2);  // d (both types start with it)
+        for (int g = 0; g < groups; ++g) std::memcpy(out + 32 + 64 * g + 4 * i, blk + 2 + 4 * g, 4);
+      }
+      out += detail::tile_block_bytes(W.type);
+    }
+  }
+  for (int64_t r = full; r < rows; ++r, out += W.row_bytes()) std::memcpy(out, W.row(r), W.row_bytes());
+  tensor_view v = tensor_view::contiguous(W.type, {n, rows}, dst, W.name);
+  v.layout = tensor_layout::tiles16;
+  return v;
+}
+
+/// Row r of W (either layout) as f32 (W.ne[0] values); false if W's type cannot be dequantized.
+inline bool dequantize_weight_row(const tensor_view& W, int64_t r, float* out) noexcept {
+  if (W.layout != tensor_layout::tiles16) return quant::dequantize_row(W.type, W.row(r), out, W.ne[0]);
+  const int64_t n = W.ne[0], full = W.ne[1] / tile_rows * tile_rows;
+  if (r >= full)
+    return quant::dequantize_row(W.type, detail::tiled_tail(W) + static_cast<size_t>(r - full) * W.row_bytes(), out, n);
+  const size_t bt = detail::tile_block_bytes(W.type);
+  const auto* tile = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(r / tile_rows) * static_cast<size_t>(n / quant::qk32) * bt;
+  const int i = static_cast<int>(r % tile_rows);
+  for (int64_t b = 0; b < n / quant::qk32; ++b) {
+    const uint8_t* p = tile + static_cast<size_t>(b) * bt;
+    const float d = fp16_to_fp32(detail::tiled_scale(p, i));
+    for (int k = 0; k < quant::qk32; ++k) out[b * quant::qk32 + k] = d * static_cast<float>(detail::tiled_quant(W.type, p, i, k));
+  }
+  return true;
+}
+
+}  // namespace plm::kernels
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

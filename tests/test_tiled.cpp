@@ -1,0 +1,178 @@
+// Tests of plm/kernels/tiled.hpp: the 16-row tiled layout of q8_0 / q4_0
+// matrices and its kernels (whichever the build compiled in: AVX-512 VNNI,
+// AVX2 with or without VNNI, NEON with or without SDOT, portable).
+//
+//  - the repack is lossless: every row dequantizes to the original row;
+//  - every block's integer dot is exact, so the tiled kernels agree with an
+//    exact (double) dot of the dequantized operands within the f32 rounding of
+//    one product and one addition per block: (2 B + 2) eps S, S = sum |w x|;
+//  - the compiled kernel agrees with the portable tile kernel to that bound;
+//  - a row's value does not depend on the row range asked for (ranges that cut
+//    tiles, the row-major tail) nor on how many tokens are computed together:
+//    bit for bit.
+// Shapes are odd on purpose: rows not a multiple of 16 (tail rows), a single
+// block per row, tiles cut by the ranges; quants include -128 (only a foreign
+// quantizer writes it, but the file format allows it).
+#include <doctest/doctest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "test_quant_support.hpp"
+#include "plm/kernels/matvec.hpp"
+#include "plm/kernels/tiled.hpp"
+#include "plm/quant/dequantize.hpp"
+#include "plm/quant/quantize.hpp"
+
+namespace {
+
+using plm::dtype;
+using plm_test::rng;
+
+using plm_test::matrix;
+
+matrix random_matrix(dtype t, int64_t n, int64_t rows, rng& r) {
+  matrix m;
+  REQUIRE(plm_test::random_matrix(t, n, rows, r, m));
+  if (t == dtype::q8_0) {  // the extreme quant -128, in a few places
+    const size_t rb = plm::quant::row_bytes(t, n);
+    for (int64_t i = 0; i < rows; i += 3)
+      reinterpret_cast<plm::quant::block_q8_0*>(m.bytes.data() + rb * static_cast<size_t>(i))[0].qs[i % 32] = -128;
+  }
+  return m;
+}
+
+std::vector<uint8_t> prepared(dtype t, int64_t n, int64_t n_tok, rng& r, std::vector<float>* values = nullptr) {
+  const size_t stride = plm::kernels::activation_bytes(t, n);
+  std::vector<uint8_t> out(stride * static_cast<size_t>(n_tok));
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n_tok; ++k) {
+    for (auto& v : x) v = static_cast<float>(r.normal() * 2);
+    plm::kernels::prepare_activation(t, x.data(), n, out.data() + stride * static_cast<size_t>(k));
+    if (values) {  // the dequantized activation
+      const auto a = plm::kernels::view_q8_0_activation(out.data() + stride * static_cast<size_t>(k), n);
+      for (int64_t i = 0; i < n; ++i)
+        values->push_back(plm::fp16_to_fp32(a.blocks[i / 32].d) * static_cast<float>(a.blocks[i / 32].qs[i % 32]));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tiled: prepared q8_0 activations carry each block's f32 scale and exact quant sum") {
+  rng r(7);
+  for (int64_t n : {32, 96, 2048}) {
+    std::vector<uint8_t> a = prepared(dtype::q8_0, n, 1, r);
+    const auto v = plm::kernels::view_q8_0_activation(a.data(), n);
+    CHECK(reinterpret_cast<uintptr_t>(v.d) % 4 == 0);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      int32_t sum = 0;
+      for (int k = 0; k < 32; ++k) sum += v.blocks[b].qs[k];
+      CHECK(v.sum[b] == sum);
+      CHECK(v.d[b] == plm::fp16_to_fp32(v.blocks[b].d));
+    }
+  }
+}
+
+TEST_CASE("tiled: the repack is lossless and keeps the byte count") {
+  rng r(11);
+  for (dtype t : {dtype::q8_0, dtype::q4_0}) {
+    for (int64_t rows : {1, 15, 16, 37, 64}) {
+      for (int64_t n : {32, 96, 320}) {
+        CAPTURE(std::string(plm::name(t)));
+        CAPTURE(rows);
+        CAPTURE(n);
+        matrix m = random_matrix(t, n, rows, r);
+        std::vector<uint8_t> dst(plm::kernels::tiled_bytes(m.view));
+        CHECK(dst.size() == m.bytes.size());
+        const plm::tensor_view tv = plm::kernels::tile_weights(m.view, dst.data());
+        CHECK(tv.layout == plm::tensor_layout::tiles16);
+        CHECK(tv.ne[0] == n);
+        CHECK(tv.ne[1] == rows);
+        std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+        for (int64_t row = 0; row < rows; ++row) {
+          REQUIRE(plm::kernels::dequantize_weight_row(m.view, row, a.data()));
+          REQUIRE(plm::kernels::dequantize_weight_row(tv, row, b.data()));
+          CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("tiled: kernels vs an exact dot, vs the portable tile kernel, any row range and token count") {
+  INFO("kernel path: " << plm::kernels::kernel_isa());
+  rng r(23);
+  for (dtype t : {dtype::q8_0, dtype::q4_0}) {
+    for (int64_t rows : {16, 37, 83}) {
+      for (int64_t n : {32, 224, 1312}) {
+        CAPTURE(std::string(plm::name(t)));
+        CAPTURE(rows);
+        CAPTURE(n);
+        matrix m = random_matrix(t, n, rows, r);
+        std::vector<uint8_t> dst(plm::kernels::tiled_bytes(m.view));
+        const plm::tensor_view tv = plm::kernels::tile_weights(m.view, dst.data());
+        const int64_t n_tok = 7;
+        std::vector<float> xs;
+        const std::vector<uint8_t> X = prepared(t, n, n_tok, r, &xs);
+        const size_t stride = plm::kernels::activation_bytes(t, n);
+
+        // All rows, all tokens at once (token groups of 4 and a group of 3).
+        std::vector<float> Y(static_cast<size_t>(rows * n_tok));
+        plm::kernels::matmul(tv, X.data(), n_tok, Y.data(), rows, 0, rows);
+        std::vector<float> P(static_cast<size_t>(rows * n_tok));
+        plm::kernels::detail::tiled_rows(tv, X.data(), n_tok, P.data(), rows, 0, rows,
+                                         plm::kernels::ref::vec_dot_for(t), false);
+
+        std::vector<float> w(static_cast<size_t>(n));
+        const double blocks = static_cast<double>(n / 32);
+        for (int64_t row = 0; row < rows; ++row) {
+          REQUIRE(plm::kernels::dequantize_weight_row(m.view, row, w.data()));
+          for (int64_t k = 0; k < n_tok; ++k) {
+            double exact = 0, scale = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const double p = static_cast<double>(w[static_cast<size_t>(i)]) * xs[static_cast<size_t>(k * n + i)];
+              exact += p;
+              scale += std::fabs(p);
+            }
+            const double bound = (2 * blocks + 2) * FLT_EPSILON * scale + 1e-30;
+            const float got = Y[static_cast<size_t>(k * rows + row)], ref = P[static_cast<size_t>(k * rows + row)];
+            CAPTURE(row);
+            CAPTURE(k);
+            CHECK(std::fabs(got - exact) <= bound);
+            CHECK(std::fabs(ref - exact) <= bound);
+            CHECK(std::fabs(got - ref) <= 2 * bound);
+          }
+        }
+
+        // One token at a time (matvec) and any row range: the same bits.
+        for (int64_t k = 0; k < n_tok; ++k) {
+          const uint8_t* x = X.data() + stride * static_cast<size_t>(k);
+          std::vector<float> y(static_cast<size_t>(rows));
+          plm::kernels::matvec(tv, x, y.data(), 0, rows);
+          for (int64_t row = 0; row < rows; ++row) CHECK(y[static_cast<size_t>(row)] == Y[static_cast<size_t>(k * rows + row)]);
+          for (int trial = 0; trial < 6; ++trial) {
+            const int64_t r0 = r.uniform_int(0, static_cast<int>(rows - 1));
+            const int64_t r1 = r.uniform_int(static_cast<int>(r0 + 1), static_cast<int>(rows));
+            std::vector<float> part(static_cast<size_t>(r1 - r0), -1.0f);
+            plm::kernels::matvec(tv, x, part.data(), r0, r1);
+            for (int64_t row = r0; row < r1; ++row)
+              CHECK(part[static_cast<size_t>(row - r0)] == Y[static_cast<size_t>(k * rows + row)]);
+          }
+        }
+        // A token subset through matmul with a cut range: the same bits.
+        const int64_t r0 = rows > 20 ? 5 : 0, r1 = rows - 2;
+        std::vector<float> Z(static_cast<size_t>((r1 - r0) * 2));
+        plm::kernels::matmul(tv, X.data() + stride * 3, 2, Z.data(), r1 - r0, r0, r1);
+        for (int64_t k = 0; k < 2; ++k)
+          for (int64_t row = r0; row < r1; ++row)
+            CHECK(Z[static_cast<size_t>(k * (r1 - r0) + row - r0)] == Y[static_cast<size_t>((k + 3) * rows + row)]);
+      }
+    }
+  }
+}
