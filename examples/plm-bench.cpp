@@ -13,7 +13,7 @@
 // Bandwidth is a streaming read of a buffer much larger than the LLC by the
 // same number of threads.
 //
-// Depth d: d random tokens are prefilled (not timed) before decode is timed.
+// Depth d: d random tokens (ordinary vocabulary tokens) are prefilled (not timed) before decode is timed.
 // The cache is filled once to the largest depth and cut back with truncate()
 // for smaller depths, so filling costs one prefill per model and thread count.
 //
@@ -311,7 +311,17 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
   }
   const auto& hp = m->params();
   std::mt19937_64 rng(o.seed);
-  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(hp.n_vocab - 1));
+  // Random ids of ordinary tokens when the file has a vocabulary: padding rows
+  // ([PAD…], type unused; plm-synth writes them as never-trained padding, all
+  // zero but the bias channel) and control tokens never occur in real text.
+  std::vector<int32_t> ids;
+  if (m->has_tokenizer())
+    for (int32_t id = 0; id < m->tokenizer().n_vocab() && id < hp.n_vocab; ++id)
+      if (m->tokenizer().type(id) == plm::text::token_type::normal) ids.push_back(id);
+  if (ids.empty())
+    for (int32_t id = 0; id < hp.n_vocab; ++id) ids.push_back(id);
+  std::uniform_int_distribution<size_t> pick(0, ids.size() - 1);
+  auto tok = [&](std::mt19937_64& g) { return ids[pick(g)]; };
   auto random_tokens = [&](int64_t n) {
     std::vector<int32_t> v(static_cast<size_t>(n));
     for (auto& t : v) t = tok(rng);
