@@ -69,7 +69,14 @@ if [ "$secs" -gt 0 ]; then
       t=$1
       shift
       if ! wait "$pid"; then
-        echo "FUZZ FAILED: $t (see $build/logs/$t.log and $build/artifacts/$t/)"
+        echo "FUZZ FAILED: $t (log: $build/logs/$t.log)"
+        # The input that broke it (libFuzzer names it crash-/leak-/oom-/timeout-<sha1>)
+        # and the report, so that a CI log alone says what to reproduce.
+        for a in "$build/artifacts/$t"/*; do
+          [ -f "$a" ] && echo "  artifact: $a (reproduce: $build/fuzz_$t $a)"
+        done
+        echo "  --- last lines of $build/logs/$t.log:"
+        tail -n 40 "$build/logs/$t.log" | sed 's/^/  | /'
         failed=1
       fi
     done
