@@ -7,13 +7,16 @@
 # apt-get line and stops), configures build/test from scratch, builds every
 # target (library header checks, tests, examples, benchmarks), runs ctest with
 # --output-on-failure and prints the summary. Exits non-zero on any failure.
-# ctest includes the sub-builds of tests/CMakeLists.txt (each a second
-# configuration built with one job, two at a time under ctest -j2):
-# test_sanitize (ASan+UBSan), test_isa_generic (SSE2 baseline), test_firmware
-# (-fno-exceptions -fno-rtti, AVX2: library, all tests, all examples),
-# test_cross_aarch64 (neon-dotprod, qemu -cpu max) and test_cross_aarch64_neon
-# (plain NEON, qemu -cpu cortex-a72). -DPLM_TEST_SUBBUILDS=OFF in CMAKE_ARGS
-# skips them.
+# ctest includes the sub-builds of tests/CMakeLists.txt, each a second
+# configuration that builds and runs the whole suite (every tests/test_*.cpp)
+# with one job, two at a time under ctest -j2, longest first:
+# test_sanitize (ASan+UBSan), test_isa_generic (x86-64 SSE2 baseline),
+# test_isa_avx2_firmware (AVX2+FMA, -fno-exceptions -fno-rtti: library, all
+# tests, all examples), test_cross_aarch64 (neon-dotprod, qemu -cpu max),
+# test_cross_aarch64_neon (plain NEON, qemu -cpu cortex-a72), and
+# test_fuzz_bounded (tests/fuzz/run.sh: each libFuzzer target for
+# PLM_FUZZ_SECONDS, default 60, then the regression replay). About 25 minutes
+# on 2 cores. -DPLM_TEST_SUBBUILDS=OFF in CMAKE_ARGS skips them.
 # Environment: BUILD_DIR (default build/test), JOBS (default nproc),
 # PLM_ISA (default native: test the SIMD paths this machine can run; see
 # README "Build options"), CMAKE_ARGS (extra configure arguments).
@@ -29,8 +32,10 @@ jobs=${JOBS:-$(plm_jobs)}
 isa=${PLM_ISA:-native}
 
 # The tokenizer conformance goldens come from an independent JavaScript
-# tokenizer (tests/tokenizer); the aarch64 cross build runs under qemu-user.
-plm_ensure_packages $PLM_BASE_PACKAGES nodejs=node npm=npm g++-aarch64-linux-gnu=aarch64-linux-gnu-g++ qemu-user=qemu-aarch64
+# tokenizer (tests/tokenizer); the aarch64 cross build runs under qemu-user;
+# the fuzz targets need clang and its libFuzzer/sanitizer runtimes.
+plm_ensure_packages $PLM_BASE_PACKAGES nodejs=node npm=npm g++-aarch64-linux-gnu=aarch64-linux-gnu-g++ qemu-user=qemu-aarch64 \
+  clang libclang-rt-14-dev
 
 case "$build_dir" in
   "" | "/" | "$root") echo "refusing to use BUILD_DIR=$build_dir" >&2; exit 2 ;;
@@ -50,7 +55,15 @@ status=${PIPESTATUS[0]}
 set -e
 echo
 echo "== summary"
+# Each sub-build logs its build and test time (tests/subbuild.cmake); the fuzz
+# test its per-target statistics. ctest keeps every test's output here.
+last=$build_dir/Testing/Temporary/LastTest.log
+if [ -f "$last" ]; then
+  grep -hE -- "-- .*test programs; build [0-9]+ s, tests [0-9]+ s" "$last" | sed 's/^-- /sub-build: /' || true
+fi
+grep -E "^ *[0-9]+/[0-9]+ Test +#[0-9]+: test_(sanitize|isa_|firmware|cross_|fuzz_bounded)" "$log" || true
 grep -E "tests passed|tests failed|Total Test time" "$log" || true
+echo "test.sh: $SECONDS s in all (configure, build, tests)"
 if [ "$status" -ne 0 ]; then
   sed -n '/The following tests FAILED/,$p' "$log"
   echo "FAILED (ctest exit status $status)"
