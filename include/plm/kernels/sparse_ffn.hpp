@@ -370,6 +370,15 @@ namespace detail {
 // Output slices are processed in pieces of this many values so the per-group
 // partial sums stay on the stack and in L1.
 inline constexpr int64_t sparse_slice = 256;
+// Active neurons ahead whose column slice is prefetched.
+inline constexpr int64_t sparse_prefetch_ahead = 8;
+inline void prefetch_read(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 3);
+#else
+  (void)p;
+#endif
+}
 }
 
 /// y[r] = Σ_j a_j W(r, j) for r in [r0, r1) (overwrites), reading only the
@@ -409,6 +418,12 @@ inline void sparse_down_apply(const sparse_down& d, const float* a, const int32_
           for (int64_t k = 0; k < len; ++k) t[k] = 0.0f;
           float sa = 0.0f;
           for (; i < n_active && active[i] / d.group == g; ++i) {
+            // The columns of the next active neurons are scattered (one stride
+            // of n_out bytes per neuron): ask for them ahead of use.
+            if (i + detail::sparse_prefetch_ahead < n_active) {
+              const int8_t* next = c + active[i + detail::sparse_prefetch_ahead] * n_out;
+              for (int64_t k = 0; k < len; k += 64) detail::prefetch_read(next + k);
+            }
             const float aj = a[active[i]];
             const int8_t* col = c + active[i] * n_out;
             for (int64_t k = 0; k < len; ++k) t[k] += aj * static_cast<float>(col[k]);

@@ -157,6 +157,8 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
 
 /// Rows per task of a projection: fixed, so the split never depends on the thread count.
 inline constexpr int64_t rows_per_task = 32;
+/// Output rows per task of the sparse down projection (kernels::sparse_down_apply).
+inline constexpr int64_t sparse_rows_per_task = 256;
 
 /// Evaluates tokens[0..n) at positions pos0.. over the cache; 1 ≤ n ≤ n_batch,
 /// pos0 + n ≤ n_ctx, ids in range (the caller checks). Writes logits of the last
@@ -285,7 +287,9 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
     const bool sparse = n == 1 && w.sparse_ffn && L.ffn_down_sparse.columns != nullptr &&
                         static_cast<float>(n_active) <= c.sparse_max_density * static_cast<float>(FF);
     if (sparse) {
-      pool.parallel_for_range(static_cast<size_t>(E), rows_per_task * 2, [&](size_t r0, size_t r1) {
+      // Wide output slices: each active neuron's column is then read as a few
+      // consecutive cache lines per task instead of one scattered line.
+      pool.parallel_for_range(static_cast<size_t>(E), sparse_rows_per_task, [&](size_t r0, size_t r1) {
         kernels::sparse_down_apply(L.ffn_down_sparse, b.up, b.active, n_active, b.proj, static_cast<int64_t>(r0),
                                    static_cast<int64_t>(r1));
       });
