@@ -45,8 +45,8 @@ inline vec_dot_fn fast_vec_dot_for(dtype wt) noexcept {
   switch (wt) {
     case dtype::f32: return vec_dot_f32_simd;
 #if PLM_DETAIL_X86_AVX2
-    case dtype::f16: return arch::x86::vec_dot_f16;
-    case dtype::bf16: return arch::x86::vec_dot_bf16;
+    case dtype::f16: return wide::vec_dot_f16;
+    case dtype::bf16: return wide::vec_dot_bf16;
     case dtype::q2_k: return arch::x86::vec_dot_q2_k_q8_k;
     case dtype::q3_k: return arch::x86::vec_dot_q3_k_q8_k;
     case dtype::q4_0: return arch::x86::vec_dot_q4_0_q8_0;

@@ -93,6 +93,43 @@ inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept
   return x86::single<kernel_q6_k>(n, w, a);
 }
 
+/// f16 / bf16 rows, 64 weights (128 bytes) per step in four zmm accumulators,
+/// the DRAM stream prefetched 4 KiB ahead. Twice the 256-bit kernel's
+/// conversions per instruction, so the arithmetic hides under the memory reads
+/// (bench_matvec 2048x8192 from DRAM, one core: see bench/RESULTS.md).
+template <class Cvt16>
+inline float dot_half_row(int64_t n, const uint16_t* w, const float* x, Cvt16 cvt16, float (*at)(uint16_t)) noexcept {
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096 + 64, _MM_HINT_T0);
+    s0 = _mm512_fmadd_ps(cvt16(w + i), _mm512_loadu_ps(x + i), s0);
+    s1 = _mm512_fmadd_ps(cvt16(w + i + 16), _mm512_loadu_ps(x + i + 16), s1);
+    s2 = _mm512_fmadd_ps(cvt16(w + i + 32), _mm512_loadu_ps(x + i + 32), s2);
+    s3 = _mm512_fmadd_ps(cvt16(w + i + 48), _mm512_loadu_ps(x + i + 48), s3);
+  }
+  for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(cvt16(w + i), _mm512_loadu_ps(x + i), s0);
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+  for (; i < n; ++i) s += at(w[i]) * x[i];
+  return s;
+}
+inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept {
+  return dot_half_row(
+      n, static_cast<const uint16_t*>(w), static_cast<const float*>(a),
+      [](const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); },
+      [](uint16_t h) { return fp16_to_fp32(h); });
+}
+inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept {
+  return dot_half_row(
+      n, static_cast<const uint16_t*>(w), static_cast<const float*>(a),
+      [](const uint16_t* p) {  // bf16 is the top half of an f32
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+      },
+      [](uint16_t h) { return bf16_to_fp32(h); });
+}
+
 }  // namespace plm::kernels::arch::x86_512
 
 #if defined(__GNUC__) && !defined(__clang__)
