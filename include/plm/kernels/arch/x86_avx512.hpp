@@ -53,6 +53,7 @@ struct kernel_q6_k {
     __m512 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+      x86::prefetch_ahead(x + b, sizeof(x[b]));
       const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
       const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
       const __m512i scz = _mm512_zextsi256_si512(sc16);
