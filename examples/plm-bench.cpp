@@ -222,7 +222,7 @@ size_t decode_weight_bytes(const plm::session& s) {
   size_t bytes = w.output.n_bytes() + w.token_embd.row_bytes() + static_cast<size_t>(hp.n_embd) * 4;
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const auto& L = w.layers[static_cast<size_t>(il)];
-    bytes += L.attn_q.n_bytes() + L.attn_kv_a.n_bytes() + L.w_uk_t.n_bytes() + L.attn_kv_b.n_bytes() / 2 +
+    bytes += L.attn_q.n_bytes() + L.attn_kv_a.n_bytes() + L.attn_kv_b.n_bytes() +
              L.attn_output.n_bytes() + L.ffn_up.n_bytes();
     bytes += static_cast<size_t>(2 * hp.n_embd + hp.kv_lora_rank) * 4;  // norms
     const double density = 1.0 - s.ffn_sparsity(il);

@@ -179,8 +179,8 @@ TEST_CASE("too small and misaligned caller buffers are rejected with the needed 
 TEST_CASE("caller-buffer load: the count of small allocations does not depend on the model's dimensions") {
   // What load() itself still allocates in caller-buffer mode (mmap): the GGUF
   // metadata and tensor directory (keys, strings, tensor infos), the vector of
-  // per-layer views, the per-layer ffn_down type list, and one row of kv_lora_rank
-  // floats for the W_UK transpose. None of it scales with n_embd/n_ff, which this checks:
+  // per-layer views and the per-layer ffn_down type list. None of it scales with
+  // n_embd/n_ff, which this checks:
   // two models with the same layer count, vocabulary and names but 4x the width.
   long counts[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {

@@ -58,7 +58,7 @@ struct load_options {
   /// fast kernels; their mapped originals are released, so resident memory is
   /// about the same, but the tiles are owned memory (counted by plan_model()).
   bool tile_weights = true;
-  /// When data != nullptr the load-time repacks (W_UK^T, ffn_down) go here instead of
+  /// When data != nullptr the load-time repacks (ffn_down, tiles) go here instead of
   /// a buffer of the model's own; size it with plan_model(). Too small: out_of_memory
   /// naming needed and given bytes; misaligned: invalid_argument naming the alignment.
   caller_buffer weight_buffer;
@@ -69,17 +69,13 @@ struct load_options {
 inline result<size_t> plan_model(const gguf::file& f, const load_options& options = {}) {
   PLM_TRY(hparams hp, network::read_hparams(f));
   std::vector<dtype> down;
-  dtype kvb = dtype::f32;
   for (int64_t il = 0; il < hp.n_layer; ++il) {
-    const std::string kn = network::detail::layer_name(il, "attn_kv_b"), dn = network::detail::layer_name(il, "ffn_down");
-    const gguf::tensor_info* kb = f.find_tensor(kn);
+    const std::string dn = network::detail::layer_name(il, "ffn_down");
     const gguf::tensor_info* dd = f.find_tensor(dn);
-    if (!kb) return make_error(errc::missing, "tensor '" + kn + "' is missing");
     if (!dd) return make_error(errc::missing, "tensor '" + dn + "' is missing");
-    if (il == 0) kvb = kb->type;
     down.push_back(dd->type);
   }
-  PLM_TRY(size_t owned, network::owned_weight_bytes(hp, kvb, down, options.sparse_ffn));
+  PLM_TRY(size_t owned, network::owned_weight_bytes(hp, down, options.sparse_ffn));
   return owned + (options.tile_weights ? network::tiled_weight_bytes(f, hp.n_layer) : 0);
 }
 /// plan_model() of a file on disk (mapped on demand, nothing read into memory).
@@ -132,7 +128,7 @@ class model {
   const text::tokenizer& tokenizer() const noexcept { return *tok_; }
   /// Tensor bytes used from the file (mapped, or read when not mapped).
   size_t mapped_bytes() const noexcept { return w_.mapped_bytes; }
-  /// Bytes the model owns beside the file: transposed W_UK, ffn_down and tiled repacks.
+  /// Bytes the model owns beside the file: the ffn_down and tiled repacks.
   size_t owned_bytes() const noexcept { return w_.owned_size; }
   /// True when the repacks live in load_options::weight_buffer (caller memory).
   bool uses_caller_weight_buffer() const noexcept { return w_.owned_size > 0 && w_.owned.empty(); }

@@ -63,6 +63,7 @@ struct forward_buffers {
   uint8_t* prep = nullptr;         // prepared activations (largest need of any projection)
   float* rope = nullptr;           // [n_batch][2·n_rot] rope tables
   float* att_scratch = nullptr;    // [n_threads][latent_attention_scratch]
+  float* uk_rows = nullptr;        // [n_threads][kv_lora_rank] one dequantized attn_kv_b row per thread
   float* logits = nullptr;         // [logit_rows][n_vocab]
   int32_t* tokens = nullptr;       // [n_ctx] token ids at the cached positions (session save/restore)
   uint64_t* ffn_zero = nullptr;    // [n_layer] exact zeros seen after relu²
@@ -103,7 +104,6 @@ inline size_t max_prep_bytes(const hparams& hp, const weights& w, const forward_
   for (const auto& L : w.layers) {
     need(nb * linear_activation_bytes(L.attn_q.type, hp.n_embd));
     need(nb * linear_activation_bytes(L.attn_kv_a.type, hp.n_embd));
-    need(static_cast<size_t>(hp.n_head) * nb * linear_activation_bytes(L.w_uk_t.type, hp.head_dim_nope()));
     need(static_cast<size_t>(hp.n_head) * nb * linear_activation_bytes(L.attn_kv_b.type, hp.kv_lora_rank));
     need(nb * linear_activation_bytes(L.attn_output.type, hp.n_head * hp.head_dim_v));
     need(nb * linear_activation_bytes(L.ffn_up.type, hp.n_embd));
@@ -145,6 +145,7 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
   const int64_t qb = std::min(c.n_batch, query_block);
   b.att_scratch =
       cur.take_n<float>(c.n_threads * static_cast<int64_t>(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb)));
+  b.uk_rows = cur.take_n<float>(c.n_threads * hp.kv_lora_rank);
   b.tokens = cur.take_n<int32_t>(c.n_ctx);
   b.ffn_zero = cur.take_n<uint64_t>(hp.n_layer);
   b.ffn_seen = cur.take_n<uint64_t>(hp.n_layer);
@@ -223,21 +224,21 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
       kernels::latent_cache_store(sh, kv, layer_cache + static_cast<size_t>(pos0 + t) * cache_row, c.cache_type);
       kernels::rope_strided(b.q + t * hp.q_rows() + NOPE, H, DK, b.rope + t * 2 * R, static_cast<int>(R));
     });
-    // q̃_h = W_UK^hᵀ q_nope_h: per head a [KVR × NOPE] product on that head's q_nope of every token.
-    {
-      const size_t stride = linear_activation_bytes(L.w_uk_t.type, NOPE);
-      for_tokens([&](int64_t t) {
-        for (int64_t h = 0; h < H; ++h)
-          linear_prepare(L.w_uk_t.type, b.q + t * hp.q_rows() + h * DK, NOPE,
-                         b.prep + static_cast<size_t>(h * n + t) * stride);
-      });
-      const int64_t chunks_per_head = (KVR + rows_per_task - 1) / rows_per_task;
-      pool.parallel_for(static_cast<size_t>(H * chunks_per_head), [&](size_t task, size_t) {
-        const int64_t h = static_cast<int64_t>(task) / chunks_per_head, k = static_cast<int64_t>(task) % chunks_per_head;
-        const int64_t r0 = h * KVR + k * rows_per_task, r1 = std::min(h * KVR + KVR, r0 + rows_per_task);
-        linear_rows(L.w_uk_t, b.prep + static_cast<size_t>(h * n) * stride, n, b.q_lat, H * KVR, r0, r1);
-      });
-    }
+    // q̃_h = W_UK^hᵀ q_nope_h = Σ_j q_nope_h[j] · (row h·(NOPE+DV)+j of attn_kv_b):
+    // the K rows of attn_kv_b are read in place, in their own type, and each is
+    // dequantized once per chunk for all its tokens (a transposed f32 copy of
+    // W_UK would be 128 MiB for PLM-1.8B and 4x the bytes of a Q8_0 kv_b).
+    // One task per head; j in order, so the sums do not depend on the threads.
+    pool.parallel_for(static_cast<size_t>(H), [&](size_t task, size_t thread) {
+      const int64_t h = static_cast<int64_t>(task);
+      float* row = b.uk_rows + static_cast<int64_t>(thread) * KVR;
+      for (int64_t t = 0; t < n; ++t) std::fill_n(b.q_lat + (t * H + h) * KVR, KVR, 0.0f);
+      for (int64_t j = 0; j < NOPE; ++j) {
+        kernels::dequantize_weight_row(L.attn_kv_b, h * (NOPE + DV) + j, row);
+        for (int64_t t = 0; t < n; ++t)
+          kernels::axpy(b.q[t * hp.q_rows() + h * DK + j], row, b.q_lat + (t * H + h) * KVR, KVR);
+      }
+    });
     // causal attention over the cache, per (block of query_block tokens, head group):
     // each cache row is read once per block
     pool.parallel_for(static_cast<size_t>(n_qblocks * n_groups), [&](size_t task, size_t thread) {

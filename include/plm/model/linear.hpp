@@ -1,6 +1,6 @@
 // plm/model/linear.hpp - the engine's one entry point for weight projections.
 //
-// Every projection of the forward pass (q, kv_a, W_UKᵀ, W_UV, output, up,
+// Every projection of the forward pass (q, kv_a, W_UV, output, up,
 // dense down, logits) goes through these three functions, so the choice of
 // matrix kernel lives in one place. They forward to plm/kernels/matvec.hpp
 // (activations quantized once per token as llama.cpp does: q8_0 / q8_K / f32).

@@ -1,16 +1,7 @@
 // plm/model/weights.hpp - binds a PLM GGUF's tensors to the forward pass.
 //
-// Weights stay zero-copy views into the file mapping, with two exceptions made
+// Weights stay zero-copy views into the file mapping, with these exceptions made
 // once at load (plm-spec §4, design.md):
-//  - W_UK, the key half of attn_kv_b, is stored transposed per head so that the
-//    absorbed query q̃_h = W_UK^hᵀ q_nope_h is an ordinary row-major product:
-//    w_uk_t row h·kv_lora_rank + c holds kv_b(h·(nope+v) + j, c) for j < nope.
-//    Its type keeps every value exact: f16 → f16, bf16 → bf16, f32 and all
-//    quantized types → f32 (PLM-1.8B: 16·512·128 values per layer; 4 MiB/layer
-//    in f32, i.e. 128 MiB beside the 35 MiB of Q8_0 kv_b halves it replaces).
-//    Measured on a PLM-1.8B-shaped Q8_0 model: its f32 products take 2.9% of
-//    decode CPU samples (the Q8_0 projections 64%), so exactness wins over a
-//    compact int8-plus-scales form (≈ 1.25 B/value) for now.
 //  - ffn_down is repacked neuron-major for the sparse FFN (kernels/sparse_ffn.hpp
 //    lists the bytes per weight of each type), unless disabled.
 //  - q8_0 / q4_0 projections (attn_q, attn_kv_a_mqa, attn_output, ffn_up,
@@ -20,7 +11,9 @@
 //    mapped pages of the originals are then released (mapped_file::release),
 //    so resident memory holds each weight once. token_embd, when tied, is
 //    tiled too and embedded from the tiles.
-// W_UV needs no copy: its rows h·(nope+v)+nope .. +v of attn_kv_b are used in place.
+// attn_kv_b is used in place: its W_UK rows h·(nope+v) + j (j < nope) are
+// dequantized row by row to absorb the query (forward.hpp), its W_UV rows
+// h·(nope+v)+nope .. +v are multiplied as they are.
 #pragma once
 
 #include <cstddef>
@@ -48,7 +41,6 @@ struct layer_weights {
   tensor_view attn_kv_a;             // [576 rows][n_embd]: latent 512 | k_pe 64
   const float* kv_a_norm = nullptr;  // [kv_lora_rank]
   tensor_view attn_kv_b;             // [n_head·256 rows][512]: per head K(128) then V(128) rows
-  tensor_view w_uk_t;                // owned: [n_head·512 rows][128]
   tensor_view attn_output;           // [n_embd rows][n_head·128]
   const float* ffn_norm = nullptr;   // [n_embd]
   tensor_view ffn_up;                // [n_ff rows][n_embd]
@@ -62,7 +54,7 @@ struct weights {
   tensor_view output;                // logits matrix: token_embd (tied) or output.weight when present
   const float* output_norm = nullptr;  // [n_embd]
   std::vector<layer_weights> layers;
-  aligned_buffer owned;              // w_uk_t + ffn_down repacks (empty when the caller supplied the memory)
+  aligned_buffer owned;              // ffn_down and tile repacks (empty when the caller supplied the memory)
   uint8_t* owned_data = nullptr;     ///< start of the repacks: owned.data() or the caller's buffer
   size_t owned_size = 0;             ///< bytes of the repacks (owned_weight_bytes())
   size_t mapped_bytes = 0;           ///< bytes of the bound tensors that stay in the file mapping
@@ -107,8 +99,6 @@ inline result<tensor_view> bind(const gguf::file& f, const std::string& name, st
   return v;
 }
 
-// Element type of the transposed W_UK copy: the source's when it is f16/bf16, else f32 (exact).
-inline dtype uk_type(dtype kv_b) noexcept { return kv_b == dtype::f16 || kv_b == dtype::bf16 ? kv_b : dtype::f32; }
 }  // namespace detail
 
 /// Names of the projections load_weights() tiles when their type is tileable:
@@ -132,13 +122,9 @@ inline size_t tiled_weight_bytes(const gguf::file& f, int64_t n_layer) {
   return total;
 }
 
-/// Bytes of owned memory load_weights() will allocate for these tensors.
-inline result<size_t> owned_weight_bytes(const hparams& hp, dtype kv_b_type, const std::vector<dtype>& down_types,
-                                         bool sparse_ffn) {
-  const dtype ut = detail::uk_type(kv_b_type);
-  const size_t uk = arena::footprint(static_cast<size_t>(hp.n_head * hp.kv_lora_rank * hp.head_dim_nope()) *
-                                     (ut == dtype::f32 ? 4u : 2u));
-  size_t total = uk * static_cast<size_t>(hp.n_layer);
+/// Bytes of owned memory load_weights() will allocate for the ffn_down repacks.
+inline result<size_t> owned_weight_bytes(const hparams& hp, const std::vector<dtype>& down_types, bool sparse_ffn) {
+  size_t total = 0;
   if (sparse_ffn) {
     for (dtype t : down_types) {
       PLM_TRY(size_t b, kernels::sparse_down_bytes(t, hp.n_ff, hp.n_embd));
@@ -169,7 +155,7 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
   w.output_norm = static_cast<const float*>(on.data);
   w.mapped_bytes = w.token_embd.n_bytes() + on.n_bytes() + (w.output.data != w.token_embd.data ? w.output.n_bytes() : 0);
 
-  const int64_t nope = hp.head_dim_nope(), kvr = hp.kv_lora_rank;
+  const int64_t kvr = hp.kv_lora_rank;
   w.layers.resize(static_cast<size_t>(hp.n_layer));
   std::vector<dtype> down_types;
   for (int64_t il = 0; il < hp.n_layer; ++il) {
@@ -192,12 +178,7 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
                       L.attn_kv_b.n_bytes() + L.attn_output.n_bytes() + L.ffn_up.n_bytes() + L.ffn_down.n_bytes();
   }
 
-  const dtype kvb_type = w.layers.empty() ? dtype::f32 : w.layers[0].attn_kv_b.type;
-  for (const auto& L : w.layers)
-    if (detail::uk_type(L.attn_kv_b.type) != detail::uk_type(kvb_type))
-      return make_error(errc::unsupported, "tensor '" + std::string(L.attn_kv_b.name) +
-                                               "': attn_kv_b mixes float and quantized types across layers");
-  PLM_TRY(size_t owned, owned_weight_bytes(hp, kvb_type, down_types, sparse_ffn));
+  PLM_TRY(size_t owned, owned_weight_bytes(hp, down_types, sparse_ffn));
   const size_t tiled = tile ? tiled_weight_bytes(f, hp.n_layer) : 0;
   owned += tiled;
   if (ext != nullptr) {
@@ -214,32 +195,6 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
   }
   w.owned_size = owned;
   arena mem(w.owned_data, owned);
-  std::vector<float> row(static_cast<size_t>(kvr));
-  const dtype ut = detail::uk_type(kvb_type);
-  for (auto& L : w.layers) {
-    // W_UK transposed per head: [n_head][kvr][nope]
-    const size_t elem = ut == dtype::f32 ? 4 : 2;
-    uint8_t* dst = static_cast<uint8_t*>(mem.take(static_cast<size_t>(hp.n_head * kvr * nope) * elem));
-    if (!dst) return make_error(errc::out_of_memory, "weight repack plan too small (W_UK)");
-    for (int64_t h = 0; h < hp.n_head; ++h) {
-      for (int64_t j = 0; j < nope; ++j) {
-        const int64_t src_row = h * (nope + hp.head_dim_v) + j;
-        if (!quant::dequantize_row(L.attn_kv_b.type, L.attn_kv_b.row(src_row), row.data(), kvr))
-          return make_error(errc::unsupported, "tensor '" + std::string(L.attn_kv_b.name) + "': cannot dequantize");
-        for (int64_t c = 0; c < kvr; ++c) {
-          const size_t at = static_cast<size_t>((h * kvr + c) * nope + j);
-          const float v = row[static_cast<size_t>(c)];
-          if (ut == dtype::f32) std::memcpy(dst + at * 4, &v, 4);
-          else {
-            // f16/bf16 → f32 → same type is the identity
-            const uint16_t b = ut == dtype::f16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
-            std::memcpy(dst + at * 2, &b, 2);
-          }
-        }
-      }
-    }
-    L.w_uk_t = tensor_view::contiguous(ut, {nope, hp.n_head * kvr}, dst, "w_uk_t");
-  }
   if (sparse_ffn) {
     for (auto& L : w.layers) {
       PLM_TRY(L.ffn_down_sparse, kernels::repack_down(L.ffn_down, mem));

@@ -73,7 +73,7 @@ inline __m256i load32(const void* p) noexcept { return _mm256_loadu_si256(static
 /// Prefetches the cache lines of the block `ahead` bytes past p (a block of `bytes`
 /// bytes): the k-quant kernels do enough work per byte that, with only the
 /// hardware prefetcher, their arithmetic and the DRAM reads did not overlap.
-inline void prefetch_ahead(const void* p, size_t bytes, size_t ahead = 4096) noexcept {
+inline void prefetch_ahead(const void* p, size_t bytes, size_t ahead = 8192) noexcept {
   for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(static_cast<const char*>(p) + ahead + o, _MM_HINT_T0);
 }
 
