@@ -78,6 +78,8 @@ inline vec_dot_multi_fn fast_vec_dot_multi_for(dtype wt) noexcept {
     case dtype::q4_k: return arch::x86::multi<arch::x86::kernel_q4_k>;
     case dtype::q5_k: return arch::x86::multi<arch::x86::kernel_q5_k>;
 #if PLM_DETAIL_X86_AVX512
+    case dtype::f16: return arch::x86::multi<arch::x86_512::kernel_f16>;
+    case dtype::bf16: return arch::x86::multi<arch::x86_512::kernel_bf16>;
     case dtype::q6_k: return arch::x86::multi<arch::x86_512::kernel_q6_k>;
 #else
     case dtype::q6_k: return arch::x86::multi<arch::x86::kernel_q6_k>;

@@ -94,42 +94,63 @@ inline float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* a) noexcept
   return x86::single<kernel_q6_k>(n, w, a);
 }
 
-/// f16 / bf16 rows, 64 weights (128 bytes) per step in four zmm accumulators,
-/// the DRAM stream prefetched 4 KiB ahead. Twice the 256-bit kernel's
-/// conversions per instruction, so the arithmetic hides under the memory reads
-/// (bench_matvec 2048x8192 from DRAM, one core: see bench/RESULTS.md).
-template <class Cvt16>
-inline float dot_half_row(int64_t n, const uint16_t* w, const float* x, Cvt16 cvt16, float (*at)(uint16_t)) noexcept {
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096 + 64, _MM_HINT_T0);
-    s0 = _mm512_fmadd_ps(cvt16(w + i), _mm512_loadu_ps(x + i), s0);
-    s1 = _mm512_fmadd_ps(cvt16(w + i + 16), _mm512_loadu_ps(x + i + 16), s1);
-    s2 = _mm512_fmadd_ps(cvt16(w + i + 32), _mm512_loadu_ps(x + i + 32), s2);
-    s3 = _mm512_fmadd_ps(cvt16(w + i + 48), _mm512_loadu_ps(x + i + 48), s3);
+/// f16 / bf16 rows, 64 weights (128 bytes) per step in four zmm accumulators
+/// per token, the DRAM stream prefetched 4 KiB ahead. Twice the 256-bit
+/// kernel's conversions per instruction, so the arithmetic hides under the
+/// memory reads (bench_matvec 2048x8192 f16 from DRAM, one core: 10.2 -> 14.2
+/// GB/s). NT tokens (prefill) share each converted weight vector; a token's
+/// arithmetic is the same for any NT (x86.hpp's multi-token contract).
+template <class Cvt>
+struct kernel_half {
+  static constexpr int max_tokens = 4;
+  template <int NT>
+  static void run(int64_t n, const void* wv, const void* a, size_t stride, float* out, int64_t ostride) noexcept {
+    const auto* w = static_cast<const uint16_t*>(wv);
+    const float* x[NT];
+    for (int t = 0; t < NT; ++t) x[t] = x86::act<float>(a, stride, t);
+    __m512 s[NT][4];
+    for (int t = 0; t < NT; ++t) s[t][0] = s[t][1] = s[t][2] = s[t][3] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096 + 64, _MM_HINT_T0);
+      const __m512 w0 = Cvt::load16(w + i), w1 = Cvt::load16(w + i + 16), w2 = Cvt::load16(w + i + 32),
+                   w3 = Cvt::load16(w + i + 48);
+      for (int t = 0; t < NT; ++t) {
+        s[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + i), s[t][0]);
+        s[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + i + 16), s[t][1]);
+        s[t][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(x[t] + i + 32), s[t][2]);
+        s[t][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x[t] + i + 48), s[t][3]);
+      }
+    }
+    for (; i + 16 <= n; i += 16) {
+      const __m512 w0 = Cvt::load16(w + i);
+      for (int t = 0; t < NT; ++t) s[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + i), s[t][0]);
+    }
+    for (int t = 0; t < NT; ++t) {
+      float r = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[t][0], s[t][1]), _mm512_add_ps(s[t][2], s[t][3])));
+      for (int64_t k = i; k < n; ++k) r += Cvt::at(w[k]) * x[t][k];
+      out[t * ostride] = r;
+    }
   }
-  for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(cvt16(w + i), _mm512_loadu_ps(x + i), s0);
-  float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-  for (; i < n; ++i) s += at(w[i]) * x[i];
-  return s;
-}
-inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept {
-  return dot_half_row(
-      n, static_cast<const uint16_t*>(w), static_cast<const float*>(a),
-      [](const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); },
-      [](uint16_t h) { return fp16_to_fp32(h); });
-}
-inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept {
-  return dot_half_row(
-      n, static_cast<const uint16_t*>(w), static_cast<const float*>(a),
-      [](const uint16_t* p) {  // bf16 is the top half of an f32
-        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-      },
-      [](uint16_t h) { return bf16_to_fp32(h); });
-}
+};
+struct cvt_f16 {
+  static __m512 load16(const uint16_t* p) noexcept {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static float at(uint16_t h) noexcept { return fp16_to_fp32(h); }
+};
+struct cvt_bf16 {
+  static __m512 load16(const uint16_t* p) noexcept {  // bf16 is the top half of an f32
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static float at(uint16_t h) noexcept { return bf16_to_fp32(h); }
+};
+using kernel_f16 = kernel_half<cvt_f16>;
+using kernel_bf16 = kernel_half<cvt_bf16>;
+inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept { return x86::single<kernel_f16>(n, w, a); }
+inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept { return x86::single<kernel_bf16>(n, w, a); }
 
 }  // namespace plm::kernels::arch::x86_512
 
