@@ -176,3 +176,29 @@ TEST_CASE("tiled: kernels vs an exact dot, vs the portable tile kernel, any row 
     }
   }
 }
+
+TEST_CASE("tiled: the compiled-in q8_0 activation quantizer equals the reference byte for byte on hostile values") {
+  // Halves (rounding ties away from zero), values just below a half, NaN, infinities,
+  // subnormals, all-zero blocks, a block whose amax makes 1/d overflow.
+  rng r(5);
+  const float specials[] = {0.5f, -0.5f, 1.5f, -2.5f, 0.49999997f, -0.49999997f, 126.5f, -126.5f,
+                            std::nanf(""), INFINITY, -INFINITY, 1e-40f, -1e-45f, 0.0f, -0.0f, 3e38f};
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t n = 32 * (1 + trial % 7);
+    std::vector<float> x(static_cast<size_t>(n));
+    const int mode = trial % 5;
+    for (int64_t i = 0; i < n; ++i) {
+      float v = static_cast<float>(r.normal());
+      if (mode == 1) v = specials[r.uniform_int(0, 15)];
+      if (mode == 2) v = static_cast<float>(r.uniform_int(-254, 254)) * 0.5f;  // exact halves once scaled by 1
+      if (mode == 3) v = (i % 32 == 0) ? 127.0f : static_cast<float>(r.uniform_int(-254, 254)) * 0.5f;  // d = 1
+      if (mode == 4) v = 1e-42f * static_cast<float>(r.uniform_int(-3, 3));  // tiny: 1/d overflows
+      x[static_cast<size_t>(i)] = v;
+    }
+    std::vector<uint8_t> fast(plm::kernels::activation_bytes(dtype::q8_0, n)), ref(fast.size());
+    plm::kernels::prepare_activation(dtype::q8_0, x.data(), n, fast.data());
+    plm::kernels::ref::prepare_activation(dtype::q8_0, x.data(), n, ref.data());
+    CAPTURE(trial);
+    CHECK(fast == ref);
+  }
+}

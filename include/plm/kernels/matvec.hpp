@@ -109,6 +109,16 @@ inline const char* kernel_isa() noexcept {
 /// Converts x (n values) into the activation form W.type's kernel reads;
 /// scratch must hold activation_bytes(weight_type, n) bytes.
 inline void prepare_activation(dtype weight_type, const float* x, int64_t n, void* scratch) noexcept {
+#if PLM_DETAIL_X86_AVX512
+  if (activation_type(weight_type) == dtype::q8_0) {
+    auto* base = static_cast<uint8_t*>(scratch);
+    const size_t off = q8_0_extras_offset(n), nb = static_cast<size_t>(n / quant::qk32);
+    arch::x86_512::quantize_q8_0_activation(x, n, static_cast<quant::block_q8_0*>(scratch),
+                                            reinterpret_cast<float*>(base + off),
+                                            reinterpret_cast<int32_t*>(base + off + nb * sizeof(float)));
+    return;
+  }
+#endif
   ref::prepare_activation(weight_type, x, n, scratch);
 }
 

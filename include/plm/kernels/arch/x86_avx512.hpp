@@ -18,6 +18,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "plm/kernels/arch/x86_avx2.hpp"
@@ -151,6 +152,44 @@ using kernel_f16 = kernel_half<cvt_f16>;
 using kernel_bf16 = kernel_half<cvt_bf16>;
 inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept { return x86::single<kernel_f16>(n, w, a); }
 inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept { return x86::single<kernel_bf16>(n, w, a); }
+
+/// q8_0 activation blocks plus the f32 scale / int32 sum extras (matvec_ref.hpp),
+/// bit for bit what ref::prepare_activation writes: the same amax, d = amax / 127,
+/// the same guarded reciprocal, the same products x * id, and the reference's
+/// round-half-away-from-zero (truncate, then step by the exact fraction).
+inline void quantize_q8_0_activation(const float* x, int64_t n, quant::block_q8_0* blocks, float* d_out,
+                                     int32_t* sum_out) noexcept {
+  const __m512 lo = _mm512_set1_ps(-127.f), hi = _mm512_set1_ps(127.f), half = _mm512_set1_ps(0.5f);
+  const __m512 mhalf = _mm512_set1_ps(-0.5f);
+  const __m512i one = _mm512_set1_epi32(1);
+  for (int64_t b = 0; b < n / quant::qk32; ++b, x += quant::qk32) {
+    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    // |x| with NaN lanes dropped, as the scalar comparison skips them
+    const __m512 a0 = _mm512_abs_ps(x0), a1 = _mm512_abs_ps(x1);
+    const __m512 m0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a0, a0, _CMP_ORD_Q), a0);
+    const __m512 m1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a1, a1, _CMP_ORD_Q), a1);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    const float d = amax / 127;
+    const float id = (d != 0 && std::isfinite(1.0f / d)) ? 1.0f / d : 0.0f;
+    const uint16_t dh = fp32_to_fp16(d);
+    blocks[b].d = dh;
+    d_out[b] = fp16_to_fp32(dh);
+    const __m512 vid = _mm512_set1_ps(id);
+    __m512i q[2];
+    for (int h = 0; h < 2; ++h) {
+      __m512 v = _mm512_mul_ps(h ? x1 : x0, vid);
+      v = _mm512_max_ps(v, lo);  // NaN -> -127 (the second operand), as the reference
+      v = _mm512_min_ps(v, hi);
+      const __m512i t = _mm512_cvttps_epi32(v);
+      const __m512 frac = _mm512_sub_ps(v, _mm512_cvtepi32_ps(t));
+      __m512i r = _mm512_mask_add_epi32(t, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), t, one);
+      r = _mm512_mask_sub_epi32(r, _mm512_cmp_ps_mask(frac, mhalf, _CMP_LE_OQ), r, one);
+      q[h] = r;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(blocks[b].qs + 16 * h), _mm512_cvtepi32_epi8(r));
+    }
+    sum_out[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+  }
+}
 
 }  // namespace plm::kernels::arch::x86_512
 
