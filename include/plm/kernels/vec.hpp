@@ -8,6 +8,7 @@
 // one thread, never by splitting a reduction.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -148,6 +149,49 @@ inline void f32_to_f16(const float* src, uint16_t* dst, int64_t n) noexcept {
   for (; i < n - n % 4; i += 4) vst1_u16(dst + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(src + i))));
 #endif
   for (; i < n; ++i) dst[i] = detail::float_to_half_bits(src[i]);
+}
+
+/// Y[t·ldy + c] = Σ_{j<k} X[t·ldx + j] · R[j·ldr + c] for tokens t < nt and
+/// columns c < m (Y overwritten): nt rows of coefficients times k rows of R.
+/// Register-blocked (4 tokens x 4 vectors of columns) so each R chunk is loaded
+/// once per 4 tokens. Per (t, c) the terms are added in j order, one fused
+/// multiply-add each, starting from 0: the result does not depend on nt, on the
+/// blocking or on the SIMD width (scalar columns use std::fma likewise).
+inline void coeff_rows_product(const float* X, int64_t ldx, int64_t nt, const float* R, int64_t ldr, int64_t k,
+                               int64_t m, float* Y, int64_t ldy) noexcept {
+  int64_t c = 0;
+#if PLM_DETAIL_KERNELS_SIMD
+  using detail::fbatch;
+  constexpr int64_t w = detail::fwidth;
+  for (; c + 4 * w <= m; c += 4 * w) {
+    for (int64_t t0 = 0; t0 < nt; t0 += 4) {
+      const int64_t tb = nt - t0 < 4 ? nt - t0 : 4;
+      fbatch acc[4][4];
+      for (auto& row : acc)
+        for (auto& v : row) v = fbatch(0.0f);
+      for (int64_t j = 0; j < k; ++j) {
+        const float* r = R + j * ldr + c;
+        const fbatch r0 = fbatch::load_unaligned(r), r1 = fbatch::load_unaligned(r + w),
+                     r2 = fbatch::load_unaligned(r + 2 * w), r3 = fbatch::load_unaligned(r + 3 * w);
+        for (int64_t t = 0; t < tb; ++t) {
+          const fbatch xv(X[(t0 + t) * ldx + j]);
+          acc[t][0] = xsimd::fma(xv, r0, acc[t][0]);
+          acc[t][1] = xsimd::fma(xv, r1, acc[t][1]);
+          acc[t][2] = xsimd::fma(xv, r2, acc[t][2]);
+          acc[t][3] = xsimd::fma(xv, r3, acc[t][3]);
+        }
+      }
+      for (int64_t t = 0; t < tb; ++t)
+        for (int64_t v = 0; v < 4; ++v) acc[t][v].store_unaligned(Y + (t0 + t) * ldy + c + v * w);
+    }
+  }
+#endif
+  for (; c < m; ++c)
+    for (int64_t t = 0; t < nt; ++t) {
+      float s = 0.0f;
+      for (int64_t j = 0; j < k; ++j) s = std::fma(X[t * ldx + j], R[j * ldr + c], s);
+      Y[t * ldy + c] = s;
+    }
 }
 
 }  // namespace plm::kernels

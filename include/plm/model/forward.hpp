@@ -63,7 +63,7 @@ struct forward_buffers {
   uint8_t* prep = nullptr;         // prepared activations (largest need of any projection)
   float* rope = nullptr;           // [n_batch][2·n_rot] rope tables
   float* att_scratch = nullptr;    // [n_threads][latent_attention_scratch]
-  float* uk_rows = nullptr;        // [n_threads][kv_lora_rank] one dequantized attn_kv_b row per thread
+  float* uk_rows = nullptr;        // [n_threads][head_dim_nope][kv_lora_rank] one head's W_UK rows, dequantized
   float* logits = nullptr;         // [logit_rows][n_vocab]
   int32_t* tokens = nullptr;       // [n_ctx] token ids at the cached positions (session save/restore)
   uint64_t* ffn_zero = nullptr;    // [n_layer] exact zeros seen after relu²
@@ -145,7 +145,7 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
   const int64_t qb = std::min(c.n_batch, query_block);
   b.att_scratch =
       cur.take_n<float>(c.n_threads * static_cast<int64_t>(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb)));
-  b.uk_rows = cur.take_n<float>(c.n_threads * hp.kv_lora_rank);
+  b.uk_rows = cur.take_n<float>(c.n_threads * hp.head_dim_nope() * hp.kv_lora_rank);
   b.tokens = cur.take_n<int32_t>(c.n_ctx);
   b.ffn_zero = cur.take_n<uint64_t>(hp.n_layer);
   b.ffn_seen = cur.take_n<uint64_t>(hp.n_layer);
@@ -225,19 +225,15 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
       kernels::rope_strided(b.q + t * hp.q_rows() + NOPE, H, DK, b.rope + t * 2 * R, static_cast<int>(R));
     });
     // q̃_h = W_UK^hᵀ q_nope_h = Σ_j q_nope_h[j] · (row h·(NOPE+DV)+j of attn_kv_b):
-    // the K rows of attn_kv_b are read in place, in their own type, and each is
-    // dequantized once per chunk for all its tokens (a transposed f32 copy of
-    // W_UK would be 128 MiB for PLM-1.8B and 4x the bytes of a Q8_0 kv_b).
-    // One task per head; j in order, so the sums do not depend on the threads.
+    // the K rows of attn_kv_b are read in place, in their own type, dequantized
+    // once per chunk, and multiplied with every token's q_nope (a transposed f32
+    // copy of W_UK would be 128 MiB for PLM-1.8B and 4x the bytes of a Q8_0
+    // kv_b). One task per head; the sums run over j in order whatever the threads.
     pool.parallel_for(static_cast<size_t>(H), [&](size_t task, size_t thread) {
       const int64_t h = static_cast<int64_t>(task);
-      float* row = b.uk_rows + static_cast<int64_t>(thread) * KVR;
-      for (int64_t t = 0; t < n; ++t) std::fill_n(b.q_lat + (t * H + h) * KVR, KVR, 0.0f);
-      for (int64_t j = 0; j < NOPE; ++j) {
-        kernels::dequantize_weight_row(L.attn_kv_b, h * (NOPE + DV) + j, row);
-        for (int64_t t = 0; t < n; ++t)
-          kernels::axpy(b.q[t * hp.q_rows() + h * DK + j], row, b.q_lat + (t * H + h) * KVR, KVR);
-      }
+      float* rows = b.uk_rows + static_cast<int64_t>(thread) * NOPE * KVR;  // [NOPE][KVR]
+      for (int64_t j = 0; j < NOPE; ++j) kernels::dequantize_weight_row(L.attn_kv_b, h * (NOPE + DV) + j, rows + j * KVR);
+      kernels::coeff_rows_product(b.q + h * DK, hp.q_rows(), n, rows, KVR, NOPE, KVR, b.q_lat + h * KVR, H * KVR);
     });
     // causal attention over the cache, per (block of query_block tokens, head group):
     // each cache row is read once per block
