@@ -177,7 +177,7 @@ TEST_CASE("tiled: kernels vs an exact dot, vs the portable tile kernel, any row 
   }
 }
 
-TEST_CASE("tiled: the compiled-in q8_0 activation quantizer equals the reference byte for byte on hostile values") {
+TEST_CASE("the compiled-in q8_0 / q8_K activation quantizers equal the reference byte for byte on hostile values") {
   // Halves (rounding ties away from zero), values just below a half, NaN, infinities,
   // subnormals, all-zero blocks, a block whose amax makes 1/d overflow.
   rng r(5);
@@ -195,10 +195,15 @@ TEST_CASE("tiled: the compiled-in q8_0 activation quantizer equals the reference
       if (mode == 4) v = 1e-42f * static_cast<float>(r.uniform_int(-3, 3));  // tiny: 1/d overflows
       x[static_cast<size_t>(i)] = v;
     }
-    std::vector<uint8_t> fast(plm::kernels::activation_bytes(dtype::q8_0, n)), ref(fast.size());
-    plm::kernels::prepare_activation(dtype::q8_0, x.data(), n, fast.data());
-    plm::kernels::ref::prepare_activation(dtype::q8_0, x.data(), n, ref.data());
     CAPTURE(trial);
-    CHECK(fast == ref);
+    for (dtype wt : {dtype::q8_0, dtype::q4_k}) {  // q8_0 and q8_K activations
+      const int64_t len = wt == dtype::q8_0 ? n : 256 * (1 + trial % 3);
+      std::vector<float> xs(static_cast<size_t>(len));
+      for (int64_t i = 0; i < len; ++i) xs[static_cast<size_t>(i)] = x[static_cast<size_t>(i % n)];
+      std::vector<uint8_t> fast(plm::kernels::activation_bytes(wt, len)), ref(fast.size());
+      plm::kernels::prepare_activation(wt, xs.data(), len, fast.data());
+      plm::kernels::ref::prepare_activation(wt, xs.data(), len, ref.data());
+      CHECK(fast == ref);
+    }
   }
 }

@@ -118,6 +118,10 @@ inline void prepare_activation(dtype weight_type, const float* x, int64_t n, voi
                                             reinterpret_cast<int32_t*>(base + off + nb * sizeof(float)));
     return;
   }
+  if (activation_type(weight_type) == dtype::q8_k) {
+    arch::x86_512::quantize_q8_k_activation(x, n, static_cast<quant::block_q8_k*>(scratch));
+    return;
+  }
 #endif
   ref::prepare_activation(weight_type, x, n, scratch);
 }

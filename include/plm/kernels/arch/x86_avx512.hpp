@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "plm/kernels/arch/x86_avx2.hpp"
 #include "plm/quant/blocks.hpp"
@@ -188,6 +189,49 @@ inline void quantize_q8_0_activation(const float* x, int64_t n, quant::block_q8_
       _mm_storeu_si128(reinterpret_cast<__m128i*>(blocks[b].qs + 16 * h), _mm512_cvtepi32_epi8(r));
     }
     sum_out[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+  }
+}
+
+/// q8_K activation blocks, bit for bit what quant::quantize_row_q8_k_ref writes:
+/// max = the first value of largest magnitude (NaN skipped), iscale = -127 / max,
+/// q = round-to-nearest-even of iscale * x after the reference's clamp to
+/// +-4194303 (NaN -> the lower bound), then to [-127, 127]; d = 1 / iscale.
+inline void quantize_q8_k_activation(const float* x, int64_t n, quant::block_q8_k* y) noexcept {
+  const __m512 lo = _mm512_set1_ps(-4194303.f), hi = _mm512_set1_ps(4194303.f);
+  const __m512i qlo = _mm512_set1_epi32(-127), qhi = _mm512_set1_epi32(127);
+  for (int64_t b = 0; b < n / quant::qk_k; ++b, x += quant::qk_k) {
+    __m512 m = _mm512_setzero_ps();
+    for (int v = 0; v < 16; ++v) {
+      const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + 16 * v));
+      m = _mm512_max_ps(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a), m);
+    }
+    const float amax = _mm512_reduce_max_ps(m);
+    float max = 0.0f;
+    if (amax > 0.0f) {
+      const __m512 va = _mm512_set1_ps(amax);
+      for (int v = 0; v < 16; ++v) {
+        const __mmask16 k = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * v)), va, _CMP_EQ_OQ);
+        if (k) {
+          max = x[16 * v + __builtin_ctz(static_cast<unsigned>(k))];
+          break;
+        }
+      }
+    }
+    if (!(max != 0)) {
+      std::memset(&y[b], 0, sizeof(quant::block_q8_k));
+      continue;
+    }
+    const float iscale = -127.f / max;
+    const __m512 vs = _mm512_set1_ps(iscale);
+    for (int v = 0; v < 16; ++v) {
+      __m512 p = _mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * v));
+      p = _mm512_min_ps(_mm512_max_ps(p, lo), hi);  // NaN -> lo (max_ps returns its second operand)
+      __m512i q = _mm512_cvt_roundps_epi32(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      q = _mm512_min_epi32(_mm512_max_epi32(q, qlo), qhi);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * v), _mm512_cvtepi32_epi8(q));
+      y[b].bsums[v] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    y[b].d = 1 / iscale;
   }
 }
 
