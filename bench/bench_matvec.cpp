@@ -40,13 +40,16 @@ struct bench_matrix {
   size_t bytes = 0;  // one copy
 };
 
-// tiled: the load-time 16-row tile repack of q8_0 / q4_0 (kernels/tiled.hpp), as the engine runs them.
+// tiled: the load-time 16-row tile repack of q8_0 / q4_0 / q4_K (kernels/tiled.hpp), as the
+// engine runs them. Bytes counted are the GGUF matrix's (q4_K tiles hold 2.8% more).
 bench_matrix make_matrix(dtype t, int64_t n_in, int64_t n_out, bool cold, bool tiled = false) {
   bench_matrix m;
   m.bytes = plm::quant::row_bytes(t, n_in) * static_cast<size_t>(n_out);
+  const plm::tensor_view shape = plm::tensor_view::contiguous(t, {n_in, n_out}, nullptr);
+  const size_t held = tiled ? plm::kernels::tiled_bytes(shape) : m.bytes;
   const size_t min_total = size_t{512} << 20;
-  const size_t n_copies = cold ? (min_total + m.bytes - 1) / m.bytes : 1;
-  const size_t stride = (m.bytes + 4095) / 4096 * 4096;
+  const size_t n_copies = cold ? (min_total + held - 1) / held : 1;
+  const size_t stride = (held + 4095) / 4096 * 4096;
   auto r = plm::aligned_buffer::allocate(stride * n_copies);
   if (!r) return m;
   m.buf = std::move(*r);
@@ -55,12 +58,12 @@ bench_matrix make_matrix(dtype t, int64_t n_in, int64_t n_out, bool cold, bool t
     if (c == 0) {
       fill_weights(t, p, m.bytes, 1234);
       if (tiled) {
-        std::vector<uint8_t> tmp(m.bytes);
+        std::vector<uint8_t> tmp(held);
         plm::kernels::tile_weights(plm::tensor_view::contiguous(t, {n_in, n_out}, p), tmp.data());
-        std::memcpy(p, tmp.data(), m.bytes);
+        std::memcpy(p, tmp.data(), held);
       }
     } else {
-      std::memcpy(p, m.buf.data(), m.bytes);
+      std::memcpy(p, m.buf.data(), held);
     }
     m.copies.push_back(plm::tensor_view::contiguous(t, {n_in, n_out}, p));
     if (tiled) m.copies.back().layout = plm::tensor_layout::tiles16;
@@ -211,6 +214,8 @@ BENCHMARK_CAPTURE(BM_matvec, q8_0_tiled, dtype::q8_0, true)->Apply(plm_shapes);
 BENCHMARK_CAPTURE(BM_matmul, q8_0_tiled, dtype::q8_0, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_matvec, q4_0_tiled, dtype::q4_0, true)->Apply(plm_shapes);
 BENCHMARK_CAPTURE(BM_matmul, q4_0_tiled, dtype::q4_0, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_matvec, q4_k_tiled, dtype::q4_k, true)->Apply(plm_shapes);
+BENCHMARK_CAPTURE(BM_matmul, q4_k_tiled, dtype::q4_k, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
 PLM_BENCH_TYPE(f16)
 PLM_BENCH_TYPE(bf16)
 PLM_BENCH_TYPE(q8_0)

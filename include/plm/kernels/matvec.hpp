@@ -129,7 +129,7 @@ inline void prepare_activation(dtype weight_type, const float* x, int64_t n, voi
 /// y[r - r0] = dot(row r of W, x) for rows r in [r0, r1). W in either layout.
 inline void matvec(const tensor_view& W, const void* prepared_x, float* y, int64_t r0, int64_t r1) noexcept {
   if (W.layout == tensor_layout::tiles16) {
-    if (!tileable(W.type)) return detail::fill_nan(y, r1 - r0);
+    if (!has_tile_layout(W.type)) return detail::fill_nan(y, r1 - r0);
     return detail::tiled_rows(W, prepared_x, 1, y, 0, r0, r1, detail::fast_vec_dot_for(W.type), true);
   }
   detail::matvec_rows(detail::fast_vec_dot_for(W.type), W, prepared_x, y, r0, r1);
@@ -141,7 +141,7 @@ inline void matvec(const tensor_view& W, const void* prepared_x, float* y, int64
 inline void matmul(const tensor_view& W, const void* prepared_X, int64_t n_tok, float* Y, int64_t ldy, int64_t r0,
                    int64_t r1) noexcept {
   if (W.layout == tensor_layout::tiles16) {
-    if (!tileable(W.type)) {
+    if (!has_tile_layout(W.type)) {
       for (int64_t t = 0; t < n_tok; ++t) detail::fill_nan(Y + t * ldy, r1 - r0);
       return;
     }

@@ -73,15 +73,31 @@ namespace plm::kernels {
 /// Rows per tile.
 inline constexpr int64_t tile_rows = 16;
 
-/// Types with a tiled layout.
-constexpr bool tileable(dtype t) noexcept { return t == dtype::q8_0 || t == dtype::q4_0; }
+/// Types with a tiled layout (tile_weights, tiled matvec / matmul, dequantize_weight_row).
+constexpr bool has_tile_layout(dtype t) noexcept { return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_k; }
+
+/// Types whose tiles the engine should use in this build: q8_0 and q4_0
+/// everywhere (every ISA has a tile kernel); q4_K where its tile kernel is
+/// compiled in (AVX-512 VNNI), the row-major k-quant kernels elsewhere.
+constexpr bool tileable(dtype t) noexcept {
+  return t == dtype::q8_0 || t == dtype::q4_0 || (t == dtype::q4_k && PLM_DETAIL_TILED_AVX512);
+}
 
 namespace detail {
 
-/// 4-byte groups per block (and 64-byte vectors per block tile).
+/// 4-byte groups per block (and 64-byte vectors per block tile) of q8_0 / q4_0.
 constexpr int tile_groups(dtype t) noexcept { return t == dtype::q8_0 ? 8 : 4; }
-/// Bytes of one block tile: 16 blocks.
-constexpr size_t tile_block_bytes(dtype t) noexcept { return static_cast<size_t>(tile_rows) * block_bytes(t); }
+/// Bytes of one block tile (16 rows x one block). q8_0 / q4_0: 16 blocks. q4_K
+/// (one 256-element super-block of 16 rows):
+///   [16 x f16 d] [16 x f16 dmin] [8 sub-blocks][16 rows] u8 scale
+///   [8][16] u8 min [4 chunks][8 groups][16 rows][4 bytes] quants
+/// where chunk c group g holds bytes qs[32c+4g .. +4) of each row: low nibbles
+/// are elements 64c+4g.., sub-block 2c; high nibbles 64c+32+4g.., sub-block 2c+1.
+/// The 6-bit scales and mins are stored unpacked: 2368 bytes instead of 2304.
+constexpr size_t tile_block_bytes(dtype t) noexcept {
+  return t == dtype::q4_k ? 2368 : static_cast<size_t>(tile_rows) * block_bytes(t);
+}
+constexpr size_t q4k_tile_dmin = 32, q4k_tile_sc = 64, q4k_tile_m = 192, q4k_tile_qs = 320;
 
 inline int32_t load_i32(const void* p) noexcept {
   int32_t v;
@@ -103,9 +119,42 @@ inline uint16_t tiled_scale(const uint8_t* p, int i) noexcept {
   return d;
 }
 
+/// Quant e (0..255, unsigned 0..15) of row i in q4_K block tile p.
+inline int tiled_quant_q4k(const uint8_t* p, int i, int e) noexcept {
+  const int c = e / 64, h = (e / 32) % 2, l = e % 32;
+  const uint8_t byte = p[q4k_tile_qs + static_cast<size_t>((c * 8 + l / 4) * 64 + i * 4 + l % 4)];
+  return h ? byte >> 4 : byte & 0x0f;
+}
+
+/// Portable q4_K tile kernel (the reference row dot's arithmetic, per row).
+inline void tile_dot_ref_q4k(int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
+                             int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk_k;
+  for (int t = 0; t < nt; ++t) {
+    const auto* y = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+    for (int i = 0; i < tile_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* p = tile + static_cast<size_t>(b) * 2368;
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; ++j) {
+          int32_t sub = 0;
+          for (int k = 0; k < 32; ++k) sub += tiled_quant_q4k(p, i, 32 * j + k) * y[b].qs[32 * j + k];
+          isum += p[q4k_tile_sc + 16 * j + i] * sub;
+          msum += p[q4k_tile_m + 16 * j + i] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        acc += fp16_to_fp32(tiled_scale(p, i)) * y[b].d * static_cast<float>(isum);
+        acc -= fp16_to_fp32(tiled_scale(p + q4k_tile_dmin, i)) * y[b].d * static_cast<float>(msum);
+      }
+      out[t * ostride + i] = acc;
+    }
+  }
+}
+
 /// Portable tile kernel: out[t * ostride + i] = row i . token t for nt tokens.
 inline void tile_dot_ref(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
                          int64_t ostride) noexcept {
+  if (type == dtype::q4_k) return tile_dot_ref_q4k(n, tile, X, stride, nt, out, ostride);
   const int64_t nb = n / quant::qk32;
   const size_t bt = tile_block_bytes(type);
   for (int t = 0; t < nt; ++t) {
@@ -176,6 +225,49 @@ inline void tile_dot_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_
       }
       const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a[t].d[b]));
       acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
+}
+/// q4_K tiles: per 32-element sub-block one VPDPBUSD chain per 16 rows (nibbles
+/// are unsigned already), then the rows' 6-bit scales and mins applied in int32.
+template <int NT>
+inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
+                                int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk_k;
+  const quant::block_q8_k* y[NT];
+  for (int t = 0; t < NT; ++t) y[t] = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int64_t b = 0; b < nb; ++b, p += 2368) {
+    for (size_t o = 0; o < 2368; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * tile_prefetch + o, _MM_HINT_T0);
+    const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + q4k_tile_dmin)));
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* yq = y[t][b].qs;
+      __m512i isum = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+        for (int g = 0; g < 8; ++g) {
+          const __m512i v = _mm512_loadu_si512(p + q4k_tile_qs + 64 * (8 * c + g));
+          lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, m4), _mm512_set1_epi32(load_i32(yq + 64 * c + 4 * g)));
+          hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                   _mm512_set1_epi32(load_i32(yq + 64 * c + 32 + 4 * g)));
+        }
+        const __m512i sl = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_sc + 32 * c)));
+        const __m512i sh =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_sc + 32 * c + 16)));
+        isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(lo, sl), _mm512_mullo_epi32(hi, sh)));
+      }
+      __m512i msum = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j) {
+        const __m512i mj = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_m + 16 * j)));
+        msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(mj, _mm512_set1_epi32(y[t][b].bsums[2 * j] + y[t][b].bsums[2 * j + 1])));
+      }
+      const __m512 dy = _mm512_set1_ps(y[t][b].d);
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dd, dy), _mm512_cvtepi32_ps(isum)));
+      acc[t] = _mm512_sub_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dm, dy), _mm512_cvtepi32_ps(msum)));
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
@@ -353,12 +445,15 @@ inline void tile_dot_fixed(dtype type, int64_t n, const uint8_t* tile, const uin
                            int64_t ostride) noexcept {
 #if PLM_DETAIL_TILED_AVX512
   if (type == dtype::q8_0) tile_dot_avx512<tile512_q8_0, NT>(n, tile, X, stride, out, ostride);
-  else tile_dot_avx512<tile512_q4_0, NT>(n, tile, X, stride, out, ostride);
+  else if (type == dtype::q4_0) tile_dot_avx512<tile512_q4_0, NT>(n, tile, X, stride, out, ostride);
+  else tile_dot_q4k_avx512<NT>(n, tile, X, stride, out, ostride);
 #elif PLM_DETAIL_TILED_AVX2
   if (type == dtype::q8_0) tile_dot_avx2<tile256_q8_0, NT>(n, tile, X, stride, out, ostride);
-  else tile_dot_avx2<tile256_q4_0, NT>(n, tile, X, stride, out, ostride);
+  else if (type == dtype::q4_0) tile_dot_avx2<tile256_q4_0, NT>(n, tile, X, stride, out, ostride);
+  else tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
 #elif PLM_DETAIL_TILED_NEON
-  tile_dot_neon<NT>(type, n, tile, X, stride, out, ostride);
+  if (type == dtype::q4_k) tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
+  else tile_dot_neon<NT>(type, n, tile, X, stride, out, ostride);
 #else
   tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
 #endif
@@ -375,10 +470,13 @@ inline void tile_dot(dtype type, int64_t n, const uint8_t* tile, const uint8_t* 
   }
 }
 
+/// Bytes of one tile of 16 whole rows of W.
+inline size_t tile_bytes(const tensor_view& W) noexcept {
+  return static_cast<size_t>(W.ne[0] / block_size(W.type)) * tile_block_bytes(W.type);
+}
 /// Start of the row-major rows behind the tiles.
 inline const uint8_t* tiled_tail(const tensor_view& W) noexcept {
-  const int64_t full = W.ne[1] / tile_rows * tile_rows;
-  return static_cast<const uint8_t*>(W.data) + static_cast<size_t>(full) * W.row_bytes();
+  return static_cast<const uint8_t*>(W.data) + static_cast<size_t>(W.ne[1] / tile_rows) * tile_bytes(W);
 }
 
 /// Y[t * ldy + (r - r0)] = row r of tiled W . X_t, r in [r0, r1), t < n_tok.
@@ -387,13 +485,13 @@ inline void tiled_rows(const tensor_view& W, const void* X, int64_t n_tok, float
                        vec_dot_fn tail_dot, bool use_tile) noexcept {
   const int64_t n = W.ne[0], full = W.ne[1] / tile_rows * tile_rows;
   const size_t stride = activation_bytes(W.type, n);
-  const size_t tile_bytes = static_cast<size_t>(n / quant::qk32) * tile_block_bytes(W.type);
+  const size_t tbytes = tile_bytes(W);
   const auto* xb = static_cast<const uint8_t*>(X);
   float part[tile_max_tokens * tile_rows];
   for (int64_t r = r0; r < r1 && r < full;) {
     const int64_t tile = r / tile_rows, i0 = r % tile_rows;
     const int64_t i1 = r1 - tile * tile_rows < tile_rows ? r1 - tile * tile_rows : tile_rows;
-    const uint8_t* p = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(tile) * tile_bytes;
+    const uint8_t* p = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(tile) * tbytes;
     // Every token group reads this tile from cache after the first.
     for (int64_t t0 = 0; t0 < n_tok; t0 += tile_max_tokens) {
       const int nt = static_cast<int>(n_tok - t0 < tile_max_tokens ? n_tok - t0 : tile_max_tokens);
@@ -419,18 +517,40 @@ inline void tiled_rows(const tensor_view& W, const void* X, int64_t n_tok, float
 
 }  // namespace detail
 
-/// Bytes tile_weights() writes for W: the same as W's.
-inline size_t tiled_bytes(const tensor_view& W) noexcept { return W.n_bytes(); }
+/// Bytes tile_weights() writes for W: the same as W's for q8_0 / q4_0, 2.8% more
+/// for q4_K (its scales and mins unpacked).
+inline size_t tiled_bytes(const tensor_view& W) noexcept {
+  const int64_t full = W.ne[1] / tile_rows;
+  return static_cast<size_t>(full) * detail::tile_bytes(W) + static_cast<size_t>(W.ne[1] - full * tile_rows) * W.row_bytes();
+}
 
 /// Repacks W (a 2-D q8_0 / q4_0 matrix in row layout) into dst (tiled_bytes(W)
 /// bytes, any alignment) and returns the tiled view of it (same name, type, shape).
 inline tensor_view tile_weights(const tensor_view& W, void* dst) noexcept {
-  const int64_t n = W.ne[0], rows = W.ne[1], nb = n / quant::qk32, full = rows / tile_rows * tile_rows;
+  const int64_t n = W.ne[0], rows = W.ne[1], nb = n / block_size(W.type), full = rows / tile_rows * tile_rows;
   const size_t bb = block_bytes(W.type);
   const int groups = detail::tile_groups(W.type);
   auto* out = static_cast<uint8_t*>(dst);
   for (int64_t tile = 0; tile < full / tile_rows; ++tile) {
     for (int64_t b = 0; b < nb; ++b) {
+      if (W.type == dtype::q4_k) {
+        for (int i = 0; i < tile_rows; ++i) {
+          const auto* blk = reinterpret_cast<const quant::block_q4_k*>(W.row(tile * tile_rows + i) + static_cast<size_t>(b) * bb);
+          std::memcpy(out + 2 * i, &blk->d, 2);
+          std::memcpy(out + detail::q4k_tile_dmin + 2 * i, &blk->dmin, 2);
+          uint8_t sm[16];
+          quant::unpack_scales_mins_k4(blk->scales, sm);
+          for (int j = 0; j < 8; ++j) {
+            out[detail::q4k_tile_sc + 16 * j + i] = sm[j];
+            out[detail::q4k_tile_m + 16 * j + i] = sm[8 + j];
+          }
+          for (int c = 0; c < 4; ++c)
+            for (int g = 0; g < 8; ++g)
+              std::memcpy(out + detail::q4k_tile_qs + 64 * (8 * c + g) + 4 * i, blk->qs + 32 * c + 4 * g, 4);
+        }
+        out += detail::tile_block_bytes(W.type);
+        continue;
+      }
       for (int i = 0; i < tile_rows; ++i) {
         const uint8_t* blk = W.row(tile * tile_rows + i) + static_cast<size_t>(b) * bb;
         std::memcpy(out + 2 * i, blk, 2);  // d (both types start with it)
@@ -452,8 +572,20 @@ inline bool dequantize_weight_row(const tensor_view& W, int64_t r, float* out) n
   if (r >= full)
     return quant::dequantize_row(W.type, detail::tiled_tail(W) + static_cast<size_t>(r - full) * W.row_bytes(), out, n);
   const size_t bt = detail::tile_block_bytes(W.type);
-  const auto* tile = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(r / tile_rows) * static_cast<size_t>(n / quant::qk32) * bt;
+  const auto* tile = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(r / tile_rows) * detail::tile_bytes(W);
   const int i = static_cast<int>(r % tile_rows);
+  if (W.type == dtype::q4_k) {  // d * sc * q - dmin * m, as quant::dequantize_row_q4_k
+    for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+      const uint8_t* p = tile + static_cast<size_t>(b) * bt;
+      const float d = fp16_to_fp32(detail::tiled_scale(p, i)), dmin = fp16_to_fp32(detail::tiled_scale(p + detail::q4k_tile_dmin, i));
+      for (int j = 0; j < 8; ++j) {
+        const float dl = d * p[detail::q4k_tile_sc + 16 * j + i], ml = dmin * p[detail::q4k_tile_m + 16 * j + i];
+        for (int k = 0; k < 32; ++k)
+          out[b * quant::qk_k + 32 * j + k] = dl * static_cast<float>(detail::tiled_quant_q4k(p, i, 32 * j + k)) - ml;
+      }
+    }
+    return true;
+  }
   for (int64_t b = 0; b < n / quant::qk32; ++b) {
     const uint8_t* p = tile + static_cast<size_t>(b) * bt;
     const float d = fp16_to_fp32(detail::tiled_scale(p, i));
