@@ -216,6 +216,8 @@ BENCHMARK_CAPTURE(BM_matvec, q4_0_tiled, dtype::q4_0, true)->Apply(plm_shapes);
 BENCHMARK_CAPTURE(BM_matmul, q4_0_tiled, dtype::q4_0, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_matvec, q4_k_tiled, dtype::q4_k, true)->Apply(plm_shapes);
 BENCHMARK_CAPTURE(BM_matmul, q4_k_tiled, dtype::q4_k, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_matvec, q6_k_tiled, dtype::q6_k, true)->Apply(plm_shapes);
+BENCHMARK_CAPTURE(BM_matmul, q6_k_tiled, dtype::q6_k, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
 PLM_BENCH_TYPE(f16)
 PLM_BENCH_TYPE(bf16)
 PLM_BENCH_TYPE(q8_0)

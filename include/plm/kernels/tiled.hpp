@@ -74,13 +74,15 @@ namespace plm::kernels {
 inline constexpr int64_t tile_rows = 16;
 
 /// Types with a tiled layout (tile_weights, tiled matvec / matmul, dequantize_weight_row).
-constexpr bool has_tile_layout(dtype t) noexcept { return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_k; }
+constexpr bool has_tile_layout(dtype t) noexcept {
+  return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_k || t == dtype::q6_k;
+}
 
 /// Types whose tiles the engine should use in this build: q8_0 and q4_0
 /// everywhere (every ISA has a tile kernel); q4_K where its tile kernel is
-/// compiled in (AVX-512 VNNI), the row-major k-quant kernels elsewhere.
+/// compiled in (AVX-512 VNNI), the row-major k-quant kernels elsewhere; q6_K likewise.
 constexpr bool tileable(dtype t) noexcept {
-  return t == dtype::q8_0 || t == dtype::q4_0 || (t == dtype::q4_k && PLM_DETAIL_TILED_AVX512);
+  return t == dtype::q8_0 || t == dtype::q4_0 || ((t == dtype::q4_k || t == dtype::q6_k) && PLM_DETAIL_TILED_AVX512);
 }
 
 namespace detail {
@@ -94,10 +96,17 @@ constexpr int tile_groups(dtype t) noexcept { return t == dtype::q8_0 ? 8 : 4; }
 /// where chunk c group g holds bytes qs[32c+4g .. +4) of each row: low nibbles
 /// are elements 64c+4g.., sub-block 2c; high nibbles 64c+32+4g.., sub-block 2c+1.
 /// The 6-bit scales and mins are stored unpacked: 2368 bytes instead of 2304.
+/// q6_K (3360 bytes, as 16 blocks):
+///   [16 x f16 d] [16 sub-blocks][16 rows] int8 scale
+///   then for h = 0, 1 and g = 0..7, three [16 rows][4 bytes] vectors: bytes
+///   ql[64h+4g..], ql[64h+32+4g..], qh[32h+4g..] of each row, which hold the
+///   6-bit quants of elements 128h + 32k + 4g .. +3 for k = 0..3 (ggml's split:
+///   nibble of ql, 2 bits of qh at bit 2k).
 constexpr size_t tile_block_bytes(dtype t) noexcept {
   return t == dtype::q4_k ? 2368 : static_cast<size_t>(tile_rows) * block_bytes(t);
 }
 constexpr size_t q4k_tile_dmin = 32, q4k_tile_sc = 64, q4k_tile_m = 192, q4k_tile_qs = 320;
+constexpr size_t q6k_tile_sc = 32, q6k_tile_qs = 288;
 
 inline int32_t load_i32(const void* p) noexcept {
   int32_t v;
@@ -124,6 +133,37 @@ inline int tiled_quant_q4k(const uint8_t* p, int i, int e) noexcept {
   const int c = e / 64, h = (e / 32) % 2, l = e % 32;
   const uint8_t byte = p[q4k_tile_qs + static_cast<size_t>((c * 8 + l / 4) * 64 + i * 4 + l % 4)];
   return h ? byte >> 4 : byte & 0x0f;
+}
+
+/// Quant e (0..255, unsigned 0..63, i.e. q + 32) of row i in q6_K block tile p.
+inline int tiled_quant_q6k(const uint8_t* p, int i, int e) noexcept {
+  const int h = e / 128, k = (e / 32) % 4, l = e % 32, g = l / 4;
+  const uint8_t* v = p + q6k_tile_qs + static_cast<size_t>((h * 8 + g) * 3) * 64 + static_cast<size_t>(i * 4 + l % 4);
+  const uint8_t lq = v[(k & 1) * 64], hq = v[128];
+  return ((k < 2 ? lq & 0x0f : lq >> 4) | (((hq >> (2 * k)) & 3) << 4));
+}
+
+/// Portable q6_K tile kernel (the reference row dot's arithmetic, per row).
+inline void tile_dot_ref_q6k(int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
+                             int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk_k;
+  for (int t = 0; t < nt; ++t) {
+    const auto* y = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+    for (int i = 0; i < tile_rows; ++i) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* p = tile + static_cast<size_t>(b) * 3360;
+        int32_t isum = 0;
+        for (int j = 0; j < 16; ++j) {
+          int32_t sub = 0;
+          for (int k = 0; k < 16; ++k) sub += (tiled_quant_q6k(p, i, 16 * j + k) - 32) * y[b].qs[16 * j + k];
+          isum += static_cast<int8_t>(p[q6k_tile_sc + 16 * j + i]) * sub;
+        }
+        acc += fp16_to_fp32(tiled_scale(p, i)) * y[b].d * static_cast<float>(isum);
+      }
+      out[t * ostride + i] = acc;
+    }
+  }
 }
 
 /// Portable q4_K tile kernel (the reference row dot's arithmetic, per row).
@@ -155,6 +195,7 @@ inline void tile_dot_ref_q4k(int64_t n, const uint8_t* tile, const uint8_t* X, s
 inline void tile_dot_ref(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
                          int64_t ostride) noexcept {
   if (type == dtype::q4_k) return tile_dot_ref_q4k(n, tile, X, stride, nt, out, ostride);
+  if (type == dtype::q6_k) return tile_dot_ref_q6k(n, tile, X, stride, nt, out, ostride);
   const int64_t nb = n / quant::qk32;
   const size_t bt = tile_block_bytes(type);
   for (int t = 0; t < nt; ++t) {
@@ -268,6 +309,55 @@ inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
       const __m512 dy = _mm512_set1_ps(y[t][b].d);
       acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dd, dy), _mm512_cvtepi32_ps(isum)));
       acc[t] = _mm512_sub_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dm, dy), _mm512_cvtepi32_ps(msum)));
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
+}
+
+/// q6_K tiles: the 6-bit quants of 4 elements x 16 rows rebuilt from ggml's
+/// nibble + 2-bit split (unsigned, q + 32), one VPDPBUSD chain per 16-element
+/// sub-block starting at -32 * bsum, then the rows' int8 scales in int32.
+template <int NT>
+inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
+                                int64_t ostride) noexcept {
+  const int64_t nb = n / quant::qk_k;
+  const quant::block_q8_k* y[NT];
+  for (int t = 0; t < NT; ++t) y[t] = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  for (int64_t b = 0; b < nb; ++b, p += 3360) {
+    for (size_t o = 0; o < 3360; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * tile_prefetch + o, _MM_HINT_T0);
+    const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* yq = y[t][b].qs;
+      __m512i isum = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        for (int half = 0; half < 2; ++half) {
+          __m512i s[4];
+          for (int k = 0; k < 4; ++k) s[k] = _mm512_set1_epi32(-32 * y[t][b].bsums[8 * h + 2 * k + half]);
+          for (int g = 4 * half; g < 4 * half + 4; ++g) {
+            const uint8_t* v = p + q6k_tile_qs + static_cast<size_t>((h * 8 + g) * 3) * 64;
+            const __m512i l0 = _mm512_loadu_si512(v), l1 = _mm512_loadu_si512(v + 64), hb = _mm512_loadu_si512(v + 128);
+            const __m512i q0 = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));
+            const __m512i q1 = _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30));
+            const __m512i q2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_and_si512(hb, m30));
+            const __m512i q3 =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30));
+            const int8_t* yg = yq + 128 * h + 4 * g;
+            s[0] = _mm512_dpbusd_epi32(s[0], q0, _mm512_set1_epi32(load_i32(yg)));
+            s[1] = _mm512_dpbusd_epi32(s[1], q1, _mm512_set1_epi32(load_i32(yg + 32)));
+            s[2] = _mm512_dpbusd_epi32(s[2], q2, _mm512_set1_epi32(load_i32(yg + 64)));
+            s[3] = _mm512_dpbusd_epi32(s[3], q3, _mm512_set1_epi32(load_i32(yg + 96)));
+          }
+          for (int k = 0; k < 4; ++k) {
+            const size_t j = static_cast<size_t>(8 * h + 2 * k + half);
+            const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q6k_tile_sc + 16 * j)));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s[k], sc));
+          }
+        }
+      }
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dd, _mm512_set1_ps(y[t][b].d)), _mm512_cvtepi32_ps(isum)));
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
@@ -446,13 +536,14 @@ inline void tile_dot_fixed(dtype type, int64_t n, const uint8_t* tile, const uin
 #if PLM_DETAIL_TILED_AVX512
   if (type == dtype::q8_0) tile_dot_avx512<tile512_q8_0, NT>(n, tile, X, stride, out, ostride);
   else if (type == dtype::q4_0) tile_dot_avx512<tile512_q4_0, NT>(n, tile, X, stride, out, ostride);
-  else tile_dot_q4k_avx512<NT>(n, tile, X, stride, out, ostride);
+  else if (type == dtype::q4_k) tile_dot_q4k_avx512<NT>(n, tile, X, stride, out, ostride);
+  else tile_dot_q6k_avx512<NT>(n, tile, X, stride, out, ostride);
 #elif PLM_DETAIL_TILED_AVX2
   if (type == dtype::q8_0) tile_dot_avx2<tile256_q8_0, NT>(n, tile, X, stride, out, ostride);
   else if (type == dtype::q4_0) tile_dot_avx2<tile256_q4_0, NT>(n, tile, X, stride, out, ostride);
   else tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
 #elif PLM_DETAIL_TILED_NEON
-  if (type == dtype::q4_k) tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
+  if (type == dtype::q4_k || type == dtype::q6_k) tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
   else tile_dot_neon<NT>(type, n, tile, X, stride, out, ostride);
 #else
   tile_dot_ref(type, n, tile, X, stride, NT, out, ostride);
@@ -551,6 +642,22 @@ inline tensor_view tile_weights(const tensor_view& W, void* dst) noexcept {
         out += detail::tile_block_bytes(W.type);
         continue;
       }
+      if (W.type == dtype::q6_k) {
+        for (int i = 0; i < tile_rows; ++i) {
+          const auto* blk = reinterpret_cast<const quant::block_q6_k*>(W.row(tile * tile_rows + i) + static_cast<size_t>(b) * bb);
+          std::memcpy(out + 2 * i, &blk->d, 2);
+          for (int j = 0; j < 16; ++j) out[detail::q6k_tile_sc + 16 * j + i] = static_cast<uint8_t>(blk->scales[j]);
+          for (int h = 0; h < 2; ++h)
+            for (int g = 0; g < 8; ++g) {
+              uint8_t* v = out + detail::q6k_tile_qs + static_cast<size_t>((h * 8 + g) * 3) * 64 + 4 * i;
+              std::memcpy(v, blk->ql + 64 * h + 4 * g, 4);
+              std::memcpy(v + 64, blk->ql + 64 * h + 32 + 4 * g, 4);
+              std::memcpy(v + 128, blk->qh + 32 * h + 4 * g, 4);
+            }
+        }
+        out += detail::tile_block_bytes(W.type);
+        continue;
+      }
       for (int i = 0; i < tile_rows; ++i) {
         const uint8_t* blk = W.row(tile * tile_rows + i) + static_cast<size_t>(b) * bb;
         std::memcpy(out + 2 * i, blk, 2);  // d (both types start with it)
@@ -583,6 +690,16 @@ inline bool dequantize_weight_row(const tensor_view& W, int64_t r, float* out) n
         for (int k = 0; k < 32; ++k)
           out[b * quant::qk_k + 32 * j + k] = dl * static_cast<float>(detail::tiled_quant_q4k(p, i, 32 * j + k)) - ml;
       }
+    }
+    return true;
+  }
+  if (W.type == dtype::q6_k) {  // (d * scale) * (q - 32), as quant::dequantize_row_q6_k
+    for (int64_t b = 0; b < n / quant::qk_k; ++b) {
+      const uint8_t* p = tile + static_cast<size_t>(b) * bt;
+      const float d = fp16_to_fp32(detail::tiled_scale(p, i));
+      for (int e = 0; e < quant::qk_k; ++e)
+        out[b * quant::qk_k + e] = d * static_cast<float>(static_cast<int8_t>(p[detail::q6k_tile_sc + 16 * (e / 16) + i])) *
+                                   static_cast<float>(detail::tiled_quant_q6k(p, i, e) - 32);
     }
     return true;
   }
