@@ -178,11 +178,12 @@ void BM_down_dense(benchmark::State& state) {
   }
 }
 
-// Absorbed attention of PLM's 16 heads over 2048 cached positions (f16 latent cache),
-// one thread: a decode step (1 query) and a prefill block (8 causal queries).
+// Absorbed attention over an f16 latent cache, one thread: range(0) causal queries
+// (1: a decode step, 8: a prefill block) ending at position range(1), for
+// range(2) heads (16: all of PLM's; 8: one thread's share when decoding on 2).
 void BM_latent_attention(benchmark::State& state) {
   const plm::kernels::latent_attention_shape sh{512, 64, 1.0f / 13.856406f};
-  const int64_t H = 16, n_kv = 2048, nq = state.range(0);
+  const int64_t nq = state.range(0), n_kv = state.range(1), H = state.range(2);
   std::mt19937 g(1);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   std::vector<float> rows(static_cast<size_t>(n_kv * sh.row()));
@@ -205,7 +206,13 @@ void BM_latent_attention(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_latent_attention)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_latent_attention)
+    ->Args({1, 2048, 16})
+    ->Args({8, 2048, 16})
+    ->Args({1, 2048, 8})
+    ->Args({1, 4096, 16})
+    ->Args({1, 256, 16})
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_down_dense)->Arg(0)->Arg(50)->Arg(90)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_down_sparse)->Arg(0)->Arg(50)->Arg(70)->Arg(80)->Arg(90)->Arg(95)->Unit(benchmark::kMicrosecond);
 // Real time: the work runs on the pool's threads, not only on the timing thread.

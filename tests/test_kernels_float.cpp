@@ -3,6 +3,7 @@
 // against an independent double-precision formula.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -157,58 +158,116 @@ TEST_CASE("relu_sqr and the active list on crafted inputs") {
   }
 }
 
-TEST_CASE("latent attention equals an expanded double computation, any head grouping, f32/f16/q8_0 cache") {
-  const k::latent_attention_shape sh{24, 8, 1.0f / std::sqrt(20.0f)};
-  const int64_t n_head = 5;
-  for (int64_t n_kv : {1, 2, 9, 40}) {
-    auto ql = randv(n_head * sh.d_latent, 40), qr = randv(n_head * sh.d_rope, 41);
-    auto rows = randv(n_kv * sh.row(), 42, -2.0f, 2.0f);
-    for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16, plm::dtype::q8_0}) {
-      REQUIRE(k::latent_cache_type_supported(ct, sh));
-      std::vector<uint8_t> cache(static_cast<size_t>(n_kv) * k::latent_cache_row_bytes(sh, ct));
-      for (int64_t t = 0; t < n_kv; ++t)
-        k::latent_cache_store(sh, rows.data() + t * sh.row(), cache.data() + t * k::latent_cache_row_bytes(sh, ct), ct);
-      // what the cache really holds (f16-rounded, or q8_0 blocks of 32 dequantized)
-      std::vector<double> held(rows.size());
-      for (size_t i = 0; i < rows.size(); ++i)
-        held[i] = ct == plm::dtype::f16 ? plm::fp16_to_fp32(plm::fp32_to_fp16(rows[i])) : rows[i];
-      if (ct == plm::dtype::q8_0) {
-        std::vector<plm::quant::block_q8_0> blk(static_cast<size_t>(sh.row() / 32));
-        std::vector<float> back(static_cast<size_t>(sh.row()));
-        for (int64_t t = 0; t < n_kv; ++t) {
-          plm::quant::quantize_row_q8_0_ref(rows.data() + t * sh.row(), blk.data(), sh.row());
-          plm::quant::dequantize_row_q8_0(blk.data(), back.data(), sh.row());
-          for (int64_t c = 0; c < sh.row(); ++c) held[static_cast<size_t>(t * sh.row() + c)] = back[static_cast<size_t>(c)];
-        }
-      }
-      std::vector<float> out_all(static_cast<size_t>(n_head * sh.d_latent)), out_grp(out_all.size()),
-          out_ref(out_all.size());
-      std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));
-      k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_all.data(), 0, n_head, scratch.data());
-      k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_grp.data(), 0, 2, scratch.data());
-      k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_grp.data(), 2, n_head, scratch.data());
-      k::ref::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.data(), ct, n_kv, out_ref.data(), 0, n_head, scratch.data());
-      CHECK(out_all == out_grp);  // grouping of heads never changes a head's arithmetic
-      for (int64_t h = 0; h < n_head; ++h) {
-        std::vector<double> s(static_cast<size_t>(n_kv));
-        double m = -1e300;
-        for (int64_t t = 0; t < n_kv; ++t) {
-          double d = 0.0;
-          for (int64_t c = 0; c < sh.d_latent; ++c) d += ql[h * sh.d_latent + c] * held[t * sh.row() + c];
-          for (int64_t c = 0; c < sh.d_rope; ++c) d += qr[h * sh.d_rope + c] * held[t * sh.row() + sh.d_latent + c];
-          s[t] = d * sh.scale;
-          m = std::max(m, s[t]);
-        }
-        double z = 0.0;
-        for (auto& v : s) z += (v = std::exp(v - m));
-        for (int64_t c = 0; c < sh.d_latent; ++c) {
-          double o = 0.0;
-          for (int64_t t = 0; t < n_kv; ++t) o += s[t] / z * held[t * sh.row() + c];
-          CHECK(std::fabs(out_all[h * sh.d_latent + c] - o) <= 2e-5);
-          CHECK(std::fabs(out_ref[h * sh.d_latent + c] - o) <= 2e-5);
-        }
-      }
+namespace {
+// A latent cache of type ct holding rows [n_kv][sh.row()], and what it really holds
+// (f16-rounded, or q8_0 blocks of 32 dequantized) in double.
+struct test_cache {
+  std::vector<uint8_t> bytes;
+  std::vector<double> held;
+};
+test_cache make_cache(const k::latent_attention_shape& sh, const std::vector<float>& rows, int64_t n_kv, plm::dtype ct) {
+  test_cache c;
+  const size_t rb = k::latent_cache_row_bytes(sh, ct);
+  c.bytes.resize(static_cast<size_t>(n_kv) * rb);
+  for (int64_t t = 0; t < n_kv; ++t) k::latent_cache_store(sh, rows.data() + t * sh.row(), c.bytes.data() + t * rb, ct);
+  c.held.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i)
+    c.held[i] = ct == plm::dtype::f16 ? plm::fp16_to_fp32(plm::fp32_to_fp16(rows[i])) : rows[i];
+  if (ct == plm::dtype::q8_0) {
+    std::vector<plm::quant::block_q8_0> blk(static_cast<size_t>(sh.row() / 32));
+    std::vector<float> back(static_cast<size_t>(sh.row()));
+    for (int64_t t = 0; t < n_kv; ++t) {
+      plm::quant::quantize_row_q8_0_ref(rows.data() + t * sh.row(), blk.data(), sh.row());
+      plm::quant::dequantize_row_q8_0(blk.data(), back.data(), sh.row());
+      for (int64_t c2 = 0; c2 < sh.row(); ++c2) c.held[static_cast<size_t>(t * sh.row() + c2)] = back[static_cast<size_t>(c2)];
     }
+  }
+  return c;
+}
+
+// Expanded attention of one query in double: out[h][0..d_latent) for heads [0, n_head).
+std::vector<double> expanded_attention(const k::latent_attention_shape& sh, const float* ql, const float* qr,
+                                       int64_t qr_stride, const std::vector<double>& held, int64_t n_kv, int64_t n_head) {
+  std::vector<double> out(static_cast<size_t>(n_head * sh.d_latent), 0.0);
+  for (int64_t h = 0; h < n_head; ++h) {
+    std::vector<double> s(static_cast<size_t>(n_kv));
+    double m = -1e300;
+    for (int64_t t = 0; t < n_kv; ++t) {
+      double d = 0.0;
+      for (int64_t c = 0; c < sh.d_latent; ++c) d += static_cast<double>(ql[h * sh.d_latent + c]) * held[t * sh.row() + c];
+      for (int64_t c = 0; c < sh.d_rope; ++c) d += static_cast<double>(qr[h * qr_stride + c]) * held[t * sh.row() + sh.d_latent + c];
+      s[t] = d * sh.scale;
+      m = std::max(m, s[t]);
+    }
+    double z = 0.0;
+    for (auto& v : s) z += (v = std::exp(v - m));
+    for (int64_t t = 0; t < n_kv; ++t)
+      for (int64_t c = 0; c < sh.d_latent; ++c) out[h * sh.d_latent + c] += s[t] / z * held[t * sh.row() + c];
+  }
+  return out;
+}
+}  // namespace
+
+// Shapes: the widths around the vector widths (4, 8, 16) and PLM's; n_kv around the
+// kernel's chunk of 64 rows (several chunks: the running maximum and its rescaling).
+// In the "ramp" rows the scores grow with the position, so the maximum keeps rising
+// from chunk to chunk; in the others it is mostly reached early.
+TEST_CASE("latent attention equals an expanded double computation, any head grouping, f32/f16/q8_0 cache") {
+  struct shape_case {
+    k::latent_attention_shape sh;
+    int64_t n_head;
+    std::vector<int64_t> n_kvs;
+  };
+  const shape_case cases[] = {
+      {{24, 8, 1.0f / std::sqrt(20.0f)}, 5, {1, 2, 9, 40, 64, 65, 150}},
+      {{72, 24, 0.15f}, 7, {3, 63, 130}},
+      {{512, 64, 1.0f / std::sqrt(192.0f)}, 9, {1, 70, 200}},
+  };
+  for (const auto& sc : cases) {
+    const auto& sh = sc.sh;
+    const int64_t n_head = sc.n_head;
+    for (int64_t n_kv : sc.n_kvs)
+      for (bool ramp : {false, true}) {
+        auto ql = randv(n_head * sh.d_latent, 40), qr = randv(n_head * sh.d_rope, 41);
+        auto rows = randv(n_kv * sh.row(), 42, -2.0f, 2.0f);
+        if (ramp) {  // row t = base row · (0.25 + t / n_kv), every query given a positive base score
+          for (int64_t t = 0; t < n_kv; ++t)
+            for (int64_t c = 0; c < sh.row(); ++c) rows[t * sh.row() + c] *= 0.25f + static_cast<float>(t) / static_cast<float>(n_kv);
+          for (int64_t c = 0; c < sh.d_latent; ++c) rows[c] = std::fabs(rows[c]);
+          for (auto& x : ql) x = std::fabs(x);
+        }
+        for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16, plm::dtype::q8_0}) {
+          CAPTURE(sh.d_latent);
+          CAPTURE(n_kv);
+          CAPTURE(ramp);
+          CAPTURE(static_cast<int>(ct));
+          REQUIRE(k::latent_cache_type_supported(ct, sh));
+          const test_cache cache = make_cache(sh, rows, n_kv, ct);
+          const size_t n_out = static_cast<size_t>(n_head * sh.d_latent);
+          std::vector<float> out_all(n_out), out_grp(n_out, -1.0f), out_one(n_out, -1.0f), out_ref(n_out);
+          std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));
+          auto call = [&](float* out, int64_t h0, int64_t h1) {
+            k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.bytes.data(), ct, n_kv, out, h0, h1, scratch.data());
+          };
+          call(out_all.data(), 0, n_head);
+          call(out_grp.data(), 0, 3);  // grouping of heads never changes a head's arithmetic
+          call(out_grp.data(), 3, n_head);
+          for (int64_t h = 0; h < n_head; ++h) call(out_one.data(), h, h + 1);
+          std::vector<float> ref_scratch(static_cast<size_t>(n_kv + sh.row()));
+          k::ref::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.bytes.data(), ct, n_kv, out_ref.data(), 0,
+                                   n_head, ref_scratch.data());
+          CHECK(out_all == out_grp);
+          CHECK(out_all == out_one);
+          const auto exact = expanded_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.held, n_kv, n_head);
+          double worst = 0.0, worst_ref = 0.0;
+          for (size_t i = 0; i < n_out; ++i) {
+            worst = std::max(worst, std::fabs(out_all[i] - exact[i]));
+            worst_ref = std::max(worst_ref, std::fabs(out_ref[i] - exact[i]));
+          }
+          CHECK(worst <= 2e-5);
+          CHECK(worst_ref <= 2e-5);
+        }
+      }
   }
 }
 
@@ -228,17 +287,44 @@ TEST_CASE("f16 row conversions are exact and round to nearest even, every size")
 }
 
 TEST_CASE("causal multi-query latent attention equals one call per query, bit for bit") {
-  const k::latent_attention_shape sh{32, 8, 0.2f};
-  const int64_t n_head = 4, n_q = 5, n_kv0 = 7;
-  const int64_t n_rows = n_kv0 + n_q - 1;
-  auto ql = randv(n_q * n_head * sh.d_latent, 60), qr = randv(n_q * n_head * 12, 61);  // rope parts strided by 12
-  auto rows = randv(n_rows * sh.row(), 62);
-  std::vector<float> multi(static_cast<size_t>(n_q * n_head * sh.d_latent)), single(multi.size());
-  std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv0, n_q));
-  k::latent_attention_causal(sh, n_q, ql.data(), n_head * sh.d_latent, qr.data(), n_head * 12, 12, rows.data(),
-                             plm::dtype::f32, n_kv0, multi.data(), n_head * sh.d_latent, 0, n_head, scratch.data());
-  for (int64_t i = 0; i < n_q; ++i)
-    k::latent_attention(sh, ql.data() + i * n_head * sh.d_latent, qr.data() + i * n_head * 12, 12, rows.data(),
-                        plm::dtype::f32, n_kv0 + i, single.data() + i * n_head * sh.d_latent, 0, n_head, scratch.data());
-  CHECK(multi == single);
+  // (shape, heads, first query's n_kv, queries, head range): the second crosses the
+  // 64-row chunk boundary and uses a head sub-range, like forward's head groups
+  struct causal_case {
+    k::latent_attention_shape sh;
+    int64_t n_head, n_kv0, n_q, h0, h1;
+  };
+  const causal_case cases[] = {
+      {{32, 8, 0.2f}, 4, 7, 5, 0, 4},
+      {{72, 24, 0.15f}, 6, 60, 8, 1, 6},
+      {{512, 64, 1.0f / std::sqrt(192.0f)}, 8, 125, 8, 0, 8},
+  };
+  for (const auto& cc : cases)
+    for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16}) {
+      const auto& sh = cc.sh;
+      const int64_t n_head = cc.n_head, n_q = cc.n_q, n_kv0 = cc.n_kv0, qrs = sh.d_rope + 4;  // rope parts strided
+      CAPTURE(sh.d_latent);
+      CAPTURE(static_cast<int>(ct));
+      const int64_t n_rows = n_kv0 + n_q - 1;
+      auto ql = randv(n_q * n_head * sh.d_latent, 60), qr = randv(n_q * n_head * qrs, 61);
+      auto rows = randv(n_rows * sh.row(), 62);
+      const test_cache cache = make_cache(sh, rows, n_rows, ct);
+      std::vector<float> multi(static_cast<size_t>(n_q * n_head * sh.d_latent), -1.0f), single(multi.size(), -1.0f);
+      std::vector<float> scratch(k::latent_attention_scratch(sh, cc.h1 - cc.h0, n_kv0, n_q));
+      k::latent_attention_causal(sh, n_q, ql.data(), n_head * sh.d_latent, qr.data(), n_head * qrs, qrs, cache.bytes.data(),
+                                 ct, n_kv0, multi.data(), n_head * sh.d_latent, cc.h0, cc.h1, scratch.data());
+      for (int64_t i = 0; i < n_q; ++i)
+        k::latent_attention(sh, ql.data() + i * n_head * sh.d_latent, qr.data() + i * n_head * qrs, qrs, cache.bytes.data(),
+                            ct, n_kv0 + i, single.data() + i * n_head * sh.d_latent, cc.h0, cc.h1, scratch.data());
+      CHECK(multi == single);
+      // and the last query against the expanded formula (heads outside [h0, h1) untouched)
+      const int64_t i = n_q - 1;
+      const auto exact = expanded_attention(sh, ql.data() + i * n_head * sh.d_latent, qr.data() + i * n_head * qrs, qrs,
+                                            cache.held, n_kv0 + i, n_head);
+      for (int64_t h = 0; h < n_head; ++h)
+        for (int64_t c = 0; c < sh.d_latent; ++c) {
+          const float v = multi[static_cast<size_t>((i * n_head + h) * sh.d_latent + c)];
+          if (h < cc.h0 || h >= cc.h1) CHECK(v == -1.0f);
+          else CHECK(std::fabs(v - exact[static_cast<size_t>(h * sh.d_latent + c)]) <= 2e-5);
+        }
+    }
 }
