@@ -237,8 +237,11 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
     });
     // causal attention over the cache, per (block of query_block tokens, head group):
     // each cache row is read once per block
+    // Head group major: the pool's contiguous task shares then give each thread
+    // whole head groups over every query block, so the causal blocks' growing
+    // key counts do not pile up on the last thread.
     pool.parallel_for(static_cast<size_t>(n_qblocks * n_groups), [&](size_t task, size_t thread) {
-      const int64_t blk = static_cast<int64_t>(task) / n_groups, g = static_cast<int64_t>(task) % n_groups;
+      const int64_t g = static_cast<int64_t>(task) / n_qblocks, blk = static_cast<int64_t>(task) % n_qblocks;
       const int64_t t0 = blk * qb, nq = std::min(qb, n - t0);
       const int64_t h0 = g * hpg, h1 = std::min(H, h0 + hpg);
       kernels::latent_attention_causal(sh, nq, b.q_lat + t0 * H * KVR, H * KVR, b.q + t0 * hp.q_rows() + NOPE, hp.q_rows(),
