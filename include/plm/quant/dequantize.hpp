@@ -5,7 +5,9 @@
 // integer), at most followed by one subtraction, so neither evaluation order
 // nor FMA contraction can change a bit. These are the reference the matvec
 // kernels and the tests are checked against; they are not tuned for speed
-// (embedding rows and tests use them, matvec has its own kernels).
+// (embedding rows and tests use them, matvec has its own kernels), except that
+// q8_0 / q4_0 rows take an AVX2 path: the absorbed MLA query dequantizes
+// attn_kv_b's W_UK rows on every step (same products, so the same bits).
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,20 @@ inline void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n) noexcept
 }
 
 inline void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n) noexcept {
+#if defined(__AVX2__) && defined(__F16C__)
+  const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d));
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].qs));
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);                      // elements 0..15
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);  // elements 16..31
+    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+    _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+    _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+    _mm256_storeu_ps(y + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+  }
+  return;
+#endif
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
     const float d = fp16_to_fp32(x[b].d);
     for (int j = 0; j < 16; ++j) {
@@ -99,6 +115,16 @@ inline void dequantize_row_q5_1(const block_q5_1* x, float* y, int64_t n) noexce
 }
 
 inline void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t n) noexcept {
+#if defined(__AVX2__) && defined(__F16C__)
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d));
+    for (int k = 0; k < 4; ++k) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[b].qs + 8 * k));
+      _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+    }
+  }
+  return;
+#endif
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
     const float d = fp16_to_fp32(x[b].d);
     for (int j = 0; j < qk32; ++j) y[j] = static_cast<float>(x[b].qs[j]) * d;
