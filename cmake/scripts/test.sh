@@ -57,10 +57,11 @@ echo
 echo "== summary"
 # Each sub-build logs its build and test time (tests/subbuild.cmake); the fuzz
 # test its per-target statistics. ctest keeps every test's output here.
-last=$build_dir/Testing/Temporary/LastTest.log
-if [ -f "$last" ]; then
+for last in "$build_dir"/Testing/Temporary/LastTest*.log; do
+  [ -f "$last" ] || continue
   grep -hE -- "-- .*test programs; build [0-9]+ s, tests [0-9]+ s" "$last" | sed 's/^-- /sub-build: /' || true
-fi
+  sed -n '/^target  *execs  *exec\/s/,/^replay ok: chat\|^REPLAY FAILED/p' "$last" | sed 's/^/fuzz: /' || true
+done
 grep -E "^ *[0-9]+/[0-9]+ Test +#[0-9]+: test_(sanitize|isa_|firmware|cross_|fuzz_bounded)" "$log" || true
 grep -E "tests passed|tests failed|Total Test time" "$log" || true
 echo "test.sh: $SECONDS s in all (configure, build, tests)"
