@@ -219,7 +219,7 @@ TEST_CASE("latent attention equals an expanded double computation, any head grou
     std::vector<int64_t> n_kvs;
   };
   const shape_case cases[] = {
-      {{24, 8, 1.0f / std::sqrt(20.0f)}, 5, {1, 2, 9, 40, 64, 65, 150}},
+      {{24, 8, 1.0f / std::sqrt(20.0f)}, 5, {1, 2, 9, 40, 64, 65, 150, 300}},
       {{72, 24, 0.15f}, 7, {3, 63, 130}},
       {{512, 64, 1.0f / std::sqrt(192.0f)}, 9, {1, 70, 200}},
   };
@@ -297,6 +297,9 @@ TEST_CASE("causal multi-query latent attention equals one call per query, bit fo
       {{32, 8, 0.2f}, 4, 7, 5, 0, 4},
       {{72, 24, 0.15f}, 6, 60, 8, 1, 6},
       {{512, 64, 1.0f / std::sqrt(192.0f)}, 8, 125, 8, 0, 8},
+      // across the first split boundary (256 rows): the queries' last splits differ
+      {{72, 24, 0.15f}, 5, k::latent_attention_split - 3, 8, 0, 5},
+      {{512, 64, 1.0f / std::sqrt(192.0f)}, 3, 2 * k::latent_attention_split - 5, 8, 1, 3},
   };
   for (const auto& cc : cases)
     for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16}) {
@@ -327,4 +330,96 @@ TEST_CASE("causal multi-query latent attention equals one call per query, bit fo
           else CHECK(std::fabs(v - exact[static_cast<size_t>(h * sh.d_latent + c)]) <= 2e-5);
         }
     }
+}
+
+// Flash-decoding: partials of the fixed splits of latent_attention_split positions,
+// computed in any order and any head grouping, then merged per head (in any
+// grouping of heads), must equal latent_attention_causal bit for bit, whatever the
+// number of threads would be; and the split + merge stays within the tolerance
+// of the expanded double computation with 1 to 4 splits, the last one full or
+// short (odd), and a maximum that rises from split to split ("ramp").
+TEST_CASE("latent attention split into position splits and merged equals the causal call and the expanded computation") {
+  const int64_t S = k::latent_attention_split;
+  struct split_case {
+    k::latent_attention_shape sh;
+    int64_t n_head;
+    std::vector<int64_t> n_kvs;
+  };
+  const split_case cases[] = {
+      {{24, 8, 1.0f / std::sqrt(20.0f)}, 5, {S - 1, S, S + 1, 2 * S + 63, 3 * S + 37, 4 * S}},
+      {{512, 64, 1.0f / std::sqrt(192.0f)}, 6, {S + 7, 2 * S + 129}},
+  };
+  for (const auto& sc : cases)
+    for (int64_t n_kv : sc.n_kvs)
+      for (bool ramp : {false, true})
+        for (plm::dtype ct : {plm::dtype::f32, plm::dtype::f16, plm::dtype::q8_0}) {
+          const auto& sh = sc.sh;
+          const int64_t n_head = sc.n_head, dl = sh.d_latent;
+          CAPTURE(dl);
+          CAPTURE(n_kv);
+          CAPTURE(ramp);
+          CAPTURE(static_cast<int>(ct));
+          auto ql = randv(n_head * dl, 70), qr = randv(n_head * sh.d_rope, 71);
+          auto rows = randv(n_kv * sh.row(), 72, -2.0f, 2.0f);
+          if (ramp) {
+            for (int64_t t = 0; t < n_kv; ++t)
+              for (int64_t c = 0; c < sh.row(); ++c) rows[t * sh.row() + c] *= 0.25f + static_cast<float>(t) / static_cast<float>(n_kv);
+            for (int64_t c = 0; c < dl; ++c) rows[c] = std::fabs(rows[c]);
+            for (auto& x : ql) x = std::fabs(x);
+          }
+          const test_cache cache = make_cache(sh, rows, n_kv, ct);
+          const int64_t n_split = k::latent_attention_splits(n_kv);
+          CHECK(n_split == (n_kv + S - 1) / S);
+          // partials as a 64-byte aligned array [n_split][partial], all heads in each
+          const size_t pf = k::latent_attention_partial_floats(sh, 1, n_head);
+          CHECK(pf % 16 == 0);
+          std::vector<float> pbuf(static_cast<size_t>(n_split) * pf + 16, 7.0f);
+          float* parts = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pbuf.data()) + 63) & ~static_cast<uintptr_t>(63));
+          std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));
+          for (int64_t s = n_split - 1; s >= 0; --s)  // last split first: order of computation is free
+            k::latent_attention_partial(sh, 1, ql.data(), 0, qr.data(), 0, sh.d_rope, cache.bytes.data(), ct, n_kv, s,
+                                        parts + s * static_cast<int64_t>(pf), 0, n_head, scratch.data());
+          const size_t n_out = static_cast<size_t>(n_head * dl);
+          std::vector<float> merged(n_out, -1.0f), merged_grp(n_out, -1.0f), causal(n_out, -1.0f);
+          k::latent_attention_merge(sh, 1, n_head, parts, pf, n_split, merged.data(), 0, 0, 0, n_head);
+          for (int64_t h = n_head - 1; h >= 0; --h)  // one head per merge call, like forward's tasks
+            k::latent_attention_merge(sh, 1, n_head, parts, pf, n_split, merged_grp.data(), 0, 0, h, h + 1);
+          k::latent_attention_causal(sh, 1, ql.data(), 0, qr.data(), 0, sh.d_rope, cache.bytes.data(), ct, n_kv,
+                                     causal.data(), 0, 0, n_head, scratch.data());
+          CHECK(merged == causal);
+          CHECK(merged_grp == causal);
+          // partials of a head sub-range (another head grouping) merged into their slots
+          std::vector<float> sub(n_out, -1.0f);
+          const size_t pf2 = k::latent_attention_partial_floats(sh, 1, n_head - 2);
+          std::vector<float> pbuf2(static_cast<size_t>(n_split) * pf2 + 16);
+          float* parts2 = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pbuf2.data()) + 63) & ~static_cast<uintptr_t>(63));
+          for (int64_t s = 0; s < n_split; ++s)
+            k::latent_attention_partial(sh, 1, ql.data(), 0, qr.data(), 0, sh.d_rope, cache.bytes.data(), ct, n_kv, s,
+                                        parts2 + s * static_cast<int64_t>(pf2), 2, n_head, scratch.data());
+          k::latent_attention_merge(sh, 1, n_head - 2, parts2, pf2, n_split, sub.data(), 0, 2, 0, n_head - 2);
+          for (size_t i = 0; i < n_out; ++i) {
+            if (i < static_cast<size_t>(2 * dl)) CHECK(sub[i] == -1.0f);
+            else if (sub[i] != causal[i]) {
+              CHECK(sub[i] == causal[i]);
+              break;
+            }
+          }
+          // a split's partial is a softmax over its own rows: its normalised output
+          // (merging it alone) against the expanded computation over those rows
+          if (n_split > 1) {
+            const int64_t t_last = (n_split - 1) * S, n_last = n_kv - t_last;
+            std::vector<float> last(n_out);
+            k::latent_attention_merge(sh, 1, n_head, parts + (n_split - 1) * static_cast<int64_t>(pf), pf, 1, last.data(), 0, 0,
+                                      0, n_head);
+            std::vector<double> held_last(cache.held.begin() + t_last * sh.row(), cache.held.end());
+            const auto exact_last = expanded_attention(sh, ql.data(), qr.data(), sh.d_rope, held_last, n_last, n_head);
+            double worst = 0.0;
+            for (size_t i = 0; i < n_out; ++i) worst = std::max(worst, std::fabs(last[i] - exact_last[i]));
+            CHECK(worst <= 2e-5);
+          }
+          const auto exact = expanded_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.held, n_kv, n_head);
+          double worst = 0.0;
+          for (size_t i = 0; i < n_out; ++i) worst = std::max(worst, std::fabs(merged[i] - exact[i]));
+          CHECK(worst <= 2e-5);
+        }
 }

@@ -19,10 +19,16 @@
 // vectors of accumulators, each row chunk loaded once per att_vhb heads); the
 // double sum of the exponentials divides at the end. Softmax is thus exact up
 // to f32 rounding of the rescale factors, and the layer's cache is read from
-// memory once instead of twice. A head's arithmetic does not depend on which
-// other heads or queries share the call (chunks start at position 0 whatever
-// n_kv), so any grouping of heads over threads, or of queries into blocks,
-// gives bit-identical results.
+// memory once instead of twice.
+// The positions are cut into fixed splits of latent_attention_split rows, each
+// giving a partial (maximum, sum, unnormalised output) per (query, head) that
+// are merged in split order: a decode step computes the splits in parallel over
+// all heads (flash-decoding: each row read and converted once per token, not
+// once per thread's head group), a prefill block folds them in as it goes, with
+// the same arithmetic. A head's arithmetic does not depend on which other heads
+// or queries share the call, nor on who computes which split (chunks start at
+// fixed positions whatever n_kv), so any grouping of heads or splits over
+// threads, or of queries into blocks, gives bit-identical results.
 #pragma once
 
 #include <algorithm>
@@ -70,17 +76,6 @@ namespace detail {
 // (more rescaling and output traffic per row), 128 no faster.
 inline constexpr int64_t att_chunk = 64;
 }  // namespace detail
-
-/// Floats of scratch latent_attention needs for `n_heads` heads and `n_q`
-/// queries: a chunk of f32 rows and the packed queries (64-byte aligned within),
-/// the chunk's scores and per (query, head) a running maximum and a double sum.
-/// Independent of the context (n_kv).
-inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_kv,
-                                       int64_t n_q = 1) noexcept {
-  (void)n_kv;
-  const int64_t row16 = (shape.row() + 15) / 16 * 16;
-  return static_cast<size_t>(16 + (detail::att_chunk + n_q * n_heads) * row16 + n_q * n_heads * (detail::att_chunk + 3) + 2);
-}
 
 /// Writes one cache row (f32 source of shape.row() values) in type t.
 inline void latent_cache_store(const latent_attention_shape& shape, const float* src, void* dst, dtype t) noexcept {
@@ -384,34 +379,96 @@ inline void latent_attention(const latent_attention_shape& shape, const float* q
 }
 }  // namespace ref
 
-/// Causal attention of n_q consecutive absorbed queries for heads [h0, h1):
-/// query i attends to cache rows [0, n_kv0 + i). Each cache row is read (and
-/// converted) once for all queries and heads of the call. Per query, head and
-/// position the arithmetic is that of the one-query call, so blocking queries
-/// or heads never changes a result.
-///   q_lat: query i, head h at q_lat + i·q_lat_stride + h·d_latent
-///   q_rope: query i, head h at q_rope + i·q_rope_stride_q + h·q_rope_stride (d_rope values)
-///   out: query i, head h at out + i·out_stride + h·d_latent (only heads h0..h1 written)
-///   scratch: latent_attention_scratch(shape, h1 - h0, n_kv0, n_q) floats; n_kv0 ≥ 1.
-inline void latent_attention_causal(const latent_attention_shape& shape, int64_t n_q, const float* q_lat,
-                                    int64_t q_lat_stride, const float* q_rope, int64_t q_rope_stride_q,
-                                    int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv0,
-                                    float* out, int64_t out_stride, int64_t h0, int64_t h1, float* scratch) noexcept {
+/// Cache positions per split: the softmax over a context is the ordered merge
+/// of the softmaxes over [0, S), [S, 2S), ... - fixed, so the arithmetic never
+/// depends on how many threads share the splits (flash-decoding: a decode step
+/// runs its splits in parallel, each over all heads, so every cache row is read
+/// and converted once per token). A multiple of the chunk; 512 was no faster
+/// and balances worse over 2 threads.
+inline constexpr int64_t latent_attention_split = 256;
+
+/// Floats of one split's partial result for n_q queries and n_heads heads:
+/// per (query, head) the maximum score, the double sum of exp(score − max) and
+/// the unnormalised output (d_latent). A multiple of 16 floats, so partials
+/// laid out one after the other from a 64-byte aligned base stay aligned.
+inline size_t latent_attention_partial_floats(const latent_attention_shape& shape, int64_t n_q, int64_t n_heads) noexcept {
+  const int64_t n = n_q * n_heads;
+  return static_cast<size_t>((3 * n + 15) / 16 * 16 + (n * shape.d_latent + 15) / 16 * 16);
+}
+
+namespace detail {
+// Layout of a partial (64-byte aligned): [n] double sums, [n] float maxima,
+// then from a multiple of 16 floats [n][d_latent] outputs, n = n_q · n_heads.
+inline double* partial_sum(float* p) noexcept { return reinterpret_cast<double*>(p); }
+inline const double* partial_sum(const float* p) noexcept { return reinterpret_cast<const double*>(p); }
+inline int64_t partial_out_offset(int64_t n) noexcept { return (3 * n + 15) / 16 * 16; }
+inline float* align64(float* p) noexcept {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~static_cast<uintptr_t>(63));
+}
+// Floats of the pass over one split: a chunk of f32 rows, the packed queries,
+// the chunk's scores (and 16 to align the start).
+inline int64_t span_scratch(const latent_attention_shape& shape, int64_t n) noexcept {
+  const int64_t row16 = (shape.row() + 15) / 16 * 16;
+  return 16 + (att_chunk + n) * row16 + n * att_chunk;
+}
+
+// Folds a partial (m_p, z_p, o_p) into the running (m, z, acc): the larger
+// maximum is kept and the other side scaled by exp(its max − it). Explicit
+// fmas, so the result is the same wherever the fold is compiled in.
+inline void fold_partial(float* acc, float& m, double& z, const float* o_p, float m_p, double z_p, int64_t dl) noexcept {
+  if (m_p == -INFINITY) return;  // the split held no row this query sees
+  if (m_p > m) {
+    const float f = std::exp(m - m_p);
+    for (int64_t c = 0; c < dl; ++c) acc[c] = std::fma(acc[c], f, o_p[c]);
+    z = std::fma(z, static_cast<double>(f), z_p);
+    m = m_p;
+  } else {
+    const float f = std::exp(m_p - m);
+    for (int64_t c = 0; c < dl; ++c) acc[c] = std::fma(o_p[c], f, acc[c]);
+    z = std::fma(z_p, static_cast<double>(f), z);
+  }
+}
+}  // namespace detail
+
+/// Floats of scratch latent_attention(_causal) needs for `n_heads` heads and
+/// `n_q` queries (latent_attention_partial needs no more): a chunk of f32 rows,
+/// the packed queries, the chunk's scores, one split's partial and the running
+/// maxima and sums. Independent of the context (n_kv).
+inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_kv,
+                                       int64_t n_q = 1) noexcept {
+  (void)n_kv;
+  const int64_t n = n_q * n_heads;
+  return static_cast<size_t>(detail::span_scratch(shape, n) + 16 + static_cast<int64_t>(latent_attention_partial_floats(shape, n_q, n_heads)) +
+                             3 * n + 2);
+}
+
+/// Partial causal attention over split `split` of the cache, positions
+/// [split·S, min((split + 1)·S, n_kv0 + n_q − 1)), S = latent_attention_split:
+/// arguments as latent_attention_causal's, the result into `partial`
+/// (latent_attention_partial_floats(shape, n_q, h1 − h0) floats, 64-byte
+/// aligned) for query i and head h0 + h at index i·(h1 − h0) + h. A query that
+/// sees no row of the split gets maximum −∞, sum 0 and output 0. Per (query,
+/// head) the arithmetic depends on neither the other queries nor heads of the
+/// call. scratch: latent_attention_scratch(shape, h1 − h0, n_kv0, n_q) floats.
+inline void latent_attention_partial(const latent_attention_shape& shape, int64_t n_q, const float* q_lat,
+                                     int64_t q_lat_stride, const float* q_rope, int64_t q_rope_stride_q,
+                                     int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv0,
+                                     int64_t split, float* partial, int64_t h0, int64_t h1, float* scratch) noexcept {
   using detail::att_chunk;
   using detail::att_group;
   using detail::att_rb;
   const int64_t dl = shape.d_latent, dr = shape.d_rope, row = shape.row(), row16 = (row + 15) / 16 * 16;
   const int64_t nh = h1 - h0, n_kv_max = n_kv0 + n_q - 1;
+  const int64_t t_begin = split * latent_attention_split, t_end = std::min(n_kv_max, t_begin + latent_attention_split);
   // 64-byte aligned (a vector split over two cache lines costs two loads):
-  float* chunk = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~static_cast<uintptr_t>(63));
-  // [att_chunk][row] f32 rows of a non-f32 cache
+  float* chunk = detail::align64(scratch);         // [att_chunk][row] f32 rows of a non-f32 cache
   float* qp = chunk + att_chunk * row16;           // [n_q][nh][row16] queries as [q_lat | q_rope]
   float* prob = qp + n_q * nh * row16;             // [n_q][nh][att_chunk] scores, then exp(score − max)
-  float* run_max = prob + n_q * nh * att_chunk;    // [n_q][nh]
-  double* run_sum = reinterpret_cast<double*>(     // [n_q][nh], 8-byte aligned within the last 2·n_q·nh + 2 floats
-      (reinterpret_cast<uintptr_t>(run_max + n_q * nh) + alignof(double) - 1) & ~static_cast<uintptr_t>(alignof(double) - 1));
+  double* run_sum = detail::partial_sum(partial);  // [n_q][nh]
+  float* run_max = partial + 2 * n_q * nh;         // [n_q][nh]
+  float* outp = partial + detail::partial_out_offset(n_q * nh);  // [n_q][nh][dl]
   auto pr = [&](int64_t i, int64_t h) { return prob + (i * nh + h) * att_chunk; };
-  auto o = [&](int64_t i, int64_t h) { return out + i * out_stride + (h0 + h) * dl; };
+  auto o = [&](int64_t i, int64_t h) { return outp + (i * nh + h) * dl; };
   // visible rows of query i within the rows starting at t0 (nt of them)
   auto visible = [&](int64_t i, int64_t t0, int64_t nt) { return std::max<int64_t>(0, std::min(nt, n_kv0 + i - t0)); };
   for (int64_t i = 0; i < n_q; ++i)
@@ -430,14 +487,14 @@ inline void latent_attention_causal(const latent_attention_shape& shape, int64_t
   const int64_t span = dl;
 #endif
 
-  for (int64_t t0 = 0; t0 < n_kv_max; t0 += att_chunk) {
-    const int64_t nt = std::min(att_chunk, n_kv_max - t0);
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += att_chunk) {
+    const int64_t nt = std::min(att_chunk, t_end - t0);
     const float* rows = nullptr;
     // scores, att_group rows (converted just before) × att_group heads at a time,
     // so that both stay in L1, in micro-kernel blocks of att_rb rows × att_hb heads
     for (int64_t g0 = 0; g0 < nt; g0 += att_group) {
       const int64_t ng = std::min(att_group, nt - g0);
-      const float* grp = detail::cache_rows_f32(shape, cache, cache_type, t0 + g0, ng, n_kv_max, chunk + g0 * row);
+      const float* grp = detail::cache_rows_f32(shape, cache, cache_type, t0 + g0, ng, t_end, chunk + g0 * row);
       if (g0 == 0) rows = grp;
       for (int64_t i = 0; i < n_q; ++i) {
         const int64_t vg = std::min(ng, visible(i, t0, nt) - g0);
@@ -479,8 +536,80 @@ inline void latent_attention_causal(const latent_attention_shape& shape, int64_t
       if (c1 == dl) break;
     }
   }
+}
+
+/// Number of splits latent_attention_partial covers for queries whose last
+/// one sees n_kv_max rows.
+inline int64_t latent_attention_splits(int64_t n_kv_max) noexcept {
+  return (n_kv_max + latent_attention_split - 1) / latent_attention_split;
+}
+
+/// Merges the partials of splits 0, 1, ..., n_split − 1 (partial s at
+/// partials + s·partial_stride floats, each for n_q queries and n_heads heads)
+/// in that order, for heads [hm0, hm1) of the partials, and writes the
+/// normalised result of query i, partial head h to out + i·out_stride + (h0 + h)·d_latent.
+/// Heads are independent, so any split of [0, n_heads) over calls gives the same bits.
+inline void latent_attention_merge(const latent_attention_shape& shape, int64_t n_q, int64_t n_heads, const float* partials,
+                                   size_t partial_stride, int64_t n_split, float* out, int64_t out_stride, int64_t h0,
+                                   int64_t hm0, int64_t hm1) noexcept {
+  const int64_t dl = shape.d_latent, n = n_q * n_heads, oo = detail::partial_out_offset(n);
   for (int64_t i = 0; i < n_q; ++i)
-    for (int64_t h = 0; h < nh; ++h) scale(o(i, h), static_cast<float>(1.0 / run_sum[i * nh + h]), dl);
+    for (int64_t h = hm0; h < hm1; ++h) {
+      const int64_t k = i * n_heads + h;
+      float* acc = out + i * out_stride + (h0 + h) * dl;
+      float m = (partials + 2 * n)[k];
+      double z = detail::partial_sum(partials)[k];
+      std::memcpy(acc, partials + oo + k * dl, static_cast<size_t>(dl) * sizeof(float));
+      for (int64_t s = 1; s < n_split; ++s) {
+        const float* p = partials + static_cast<size_t>(s) * partial_stride;
+        detail::fold_partial(acc, m, z, p + oo + k * dl, (p + 2 * n)[k], detail::partial_sum(p)[k], dl);
+      }
+      scale(acc, static_cast<float>(1.0 / z), dl);
+    }
+}
+
+/// Causal attention of n_q consecutive absorbed queries for heads [h0, h1):
+/// query i attends to cache rows [0, n_kv0 + i). Each cache row is read (and
+/// converted) once for all queries and heads of the call. The splits of
+/// latent_attention_split positions are computed one after the other and merged
+/// in order as they come, with latent_attention_merge's arithmetic: the result
+/// equals latent_attention_partial over every split then latent_attention_merge,
+/// bit for bit, and per query, head and position the arithmetic is that of the
+/// one-query call, so blocking queries or heads never changes a result.
+///   q_lat: query i, head h at q_lat + i·q_lat_stride + h·d_latent
+///   q_rope: query i, head h at q_rope + i·q_rope_stride_q + h·q_rope_stride (d_rope values)
+///   out: query i, head h at out + i·out_stride + h·d_latent (only heads h0..h1 written)
+///   scratch: latent_attention_scratch(shape, h1 - h0, n_kv0, n_q) floats; n_kv0 ≥ 1.
+inline void latent_attention_causal(const latent_attention_shape& shape, int64_t n_q, const float* q_lat,
+                                    int64_t q_lat_stride, const float* q_rope, int64_t q_rope_stride_q,
+                                    int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv0,
+                                    float* out, int64_t out_stride, int64_t h0, int64_t h1, float* scratch) noexcept {
+  const int64_t dl = shape.d_latent, nh = h1 - h0, n = n_q * nh, oo = detail::partial_out_offset(n);
+  float* part = detail::align64(scratch + detail::span_scratch(shape, n));
+  float* run_max = part + latent_attention_partial_floats(shape, n_q, nh);  // [n_q][nh]
+  double* run_sum = reinterpret_cast<double*>(                               // [n_q][nh], 8-byte aligned
+      (reinterpret_cast<uintptr_t>(run_max + n) + alignof(double) - 1) & ~static_cast<uintptr_t>(alignof(double) - 1));
+  const int64_t n_split = latent_attention_splits(n_kv0 + n_q - 1);
+  for (int64_t s = 0; s < n_split; ++s) {
+    latent_attention_partial(shape, n_q, q_lat, q_lat_stride, q_rope, q_rope_stride_q, q_rope_stride, cache, cache_type,
+                             n_kv0, s, part, h0, h1, scratch);
+    for (int64_t i = 0; i < n_q; ++i)
+      for (int64_t h = 0; h < nh; ++h) {
+        const int64_t k = i * nh + h;
+        float* acc = out + i * out_stride + (h0 + h) * dl;
+        if (s == 0) {
+          run_max[k] = (part + 2 * n)[k];
+          run_sum[k] = detail::partial_sum(part)[k];
+          std::memcpy(acc, part + oo + k * dl, static_cast<size_t>(dl) * sizeof(float));
+        } else {
+          detail::fold_partial(acc, run_max[k], run_sum[k], part + oo + k * dl, (part + 2 * n)[k],
+                               detail::partial_sum(part)[k], dl);
+        }
+      }
+  }
+  for (int64_t i = 0; i < n_q; ++i)
+    for (int64_t h = 0; h < nh; ++h)
+      scale(out + i * out_stride + (h0 + h) * dl, static_cast<float>(1.0 / run_sum[i * nh + h]), dl);
 }
 
 /// Attention of one absorbed query over cache rows [0, n_kv) for heads [h0, h1).

@@ -143,8 +143,13 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
   b.rope = cur.take_n<float>(nb * 2 * hp.n_rot);
   const int64_t hpg = detail::heads_per_group(hp.n_head, c.n_threads);
   const int64_t qb = std::min(c.n_batch, query_block);
-  b.att_scratch =
-      cur.take_n<float>(c.n_threads * static_cast<int64_t>(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb)));
+  // per thread: a prefill block's head group or a decode split over all heads;
+  // then the partials of a decode step's splits (64-byte aligned)
+  const size_t att_per_thread = std::max(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb),
+                                         kernels::latent_attention_scratch(sh, hp.n_head, c.n_ctx, 1));
+  b.att_scratch = cur.take_n<float>(c.n_threads * static_cast<int64_t>(att_per_thread) + 16 +
+                                    kernels::latent_attention_splits(c.n_ctx) *
+                                        static_cast<int64_t>(kernels::latent_attention_partial_floats(sh, 1, hp.n_head)));
   b.uk_rows = cur.take_n<float>(c.n_threads * hp.head_dim_nope() * hp.kv_lora_rank);
   b.tokens = cur.take_n<int32_t>(c.n_ctx);
   b.ffn_zero = cur.take_n<uint64_t>(hp.n_layer);
@@ -203,7 +208,12 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
   const int64_t hpg = detail::heads_per_group(H, c.n_threads);
   const int64_t n_groups = (H + hpg - 1) / hpg;
   const int64_t qb = std::min(c.n_batch, query_block);
-  const size_t att_scratch = kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb);
+  const size_t att_scratch = std::max(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb),
+                                      kernels::latent_attention_scratch(sh, H, c.n_ctx, 1));
+  const size_t att_partial = kernels::latent_attention_partial_floats(sh, 1, H);
+  float* const att_partials = reinterpret_cast<float*>(  // [splits][att_partial] of a decode step
+      (reinterpret_cast<uintptr_t>(b.att_scratch + c.n_threads * static_cast<int64_t>(att_scratch)) + 63) &
+      ~static_cast<uintptr_t>(63));
   const int64_t n_qblocks = (n + qb - 1) / qb;
 
   for (int64_t il = 0; il < hp.n_layer; ++il) {
@@ -235,19 +245,39 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
       for (int64_t j = 0; j < NOPE; ++j) kernels::dequantize_weight_row(L.attn_kv_b, h * (NOPE + DV) + j, rows + j * KVR);
       kernels::coeff_rows_product(b.q + h * DK, hp.q_rows(), n, rows, KVR, NOPE, KVR, b.q_lat + h * KVR, H * KVR);
     });
-    // causal attention over the cache, per (block of query_block tokens, head group):
-    // each cache row is read once per block
-    // Head group major: the pool's contiguous task shares then give each thread
-    // whole head groups over every query block, so the causal blocks' growing
-    // key counts do not pile up on the last thread.
-    pool.parallel_for(static_cast<size_t>(n_qblocks * n_groups), [&](size_t task, size_t thread) {
-      const int64_t g = static_cast<int64_t>(task) / n_qblocks, blk = static_cast<int64_t>(task) % n_qblocks;
-      const int64_t t0 = blk * qb, nq = std::min(qb, n - t0);
-      const int64_t h0 = g * hpg, h1 = std::min(H, h0 + hpg);
-      kernels::latent_attention_causal(sh, nq, b.q_lat + t0 * H * KVR, H * KVR, b.q + t0 * hp.q_rows() + NOPE, hp.q_rows(),
-                                       DK, layer_cache, c.cache_type, pos0 + t0 + 1, b.o_lat + t0 * H * KVR, H * KVR, h0,
-                                       h1, b.att_scratch + thread * att_scratch);
-    });
+    if (n == 1) {
+      // decode: flash-decoding over the cache's fixed splits, each over all heads
+      // (every row read and converted once), merged in split order per head. A
+      // split's partial is the same whichever thread computes it, so the splits
+      // are dealt round-robin: the threads' row counts differ by under a split
+      // (contiguous shares would leave the short last split to one thread).
+      const int64_t n_kv = pos0 + 1, n_split = kernels::latent_attention_splits(n_kv);
+      const int64_t n_deal = std::max<int64_t>(1, std::min<int64_t>(n_split, c.n_threads));
+      pool.parallel_for(static_cast<size_t>(n_deal), [&](size_t task, size_t thread) {
+        for (int64_t s = static_cast<int64_t>(task); s < n_split; s += n_deal)
+          kernels::latent_attention_partial(sh, 1, b.q_lat, H * KVR, b.q + NOPE, hp.q_rows(), DK, layer_cache,
+                                            c.cache_type, n_kv, s, att_partials + s * static_cast<int64_t>(att_partial), 0,
+                                            H, b.att_scratch + thread * att_scratch);
+      });
+      pool.parallel_for(static_cast<size_t>(H), [&](size_t task, size_t) {
+        const int64_t h = static_cast<int64_t>(task);
+        kernels::latent_attention_merge(sh, 1, H, att_partials, att_partial, n_split, b.o_lat, H * KVR, 0, h, h + 1);
+      });
+    } else {
+      // causal attention over the cache, per (block of query_block tokens, head group):
+      // each cache row is read once per block; same arithmetic as the decode splits.
+      // Head group major: the pool's contiguous task shares then give each thread
+      // whole head groups over every query block, so the causal blocks' growing
+      // key counts do not pile up on the last thread.
+      pool.parallel_for(static_cast<size_t>(n_qblocks * n_groups), [&](size_t task, size_t thread) {
+        const int64_t g = static_cast<int64_t>(task) / n_qblocks, blk = static_cast<int64_t>(task) % n_qblocks;
+        const int64_t t0 = blk * qb, nq = std::min(qb, n - t0);
+        const int64_t h0 = g * hpg, h1 = std::min(H, h0 + hpg);
+        kernels::latent_attention_causal(sh, nq, b.q_lat + t0 * H * KVR, H * KVR, b.q + t0 * hp.q_rows() + NOPE,
+                                         hp.q_rows(), DK, layer_cache, c.cache_type, pos0 + t0 + 1, b.o_lat + t0 * H * KVR,
+                                         H * KVR, h0, h1, b.att_scratch + thread * att_scratch);
+      });
+    }
     // o_h = W_UV^h õ_h: rows h·(NOPE+DV)+NOPE .. of attn_kv_b, each head on its own õ
     {
       const size_t stride = linear_activation_bytes(L.attn_kv_b.type, KVR);
