@@ -248,11 +248,12 @@ TEST_CASE("logits are bit-identical for 1, 2 and 3 threads") {
   }
 }
 
-TEST_CASE("decode over several attention splits (> 256 cached positions): bit-identical for 1, 2 and 3 threads") {
+TEST_CASE("decode over three attention splits (> 512 cached positions): bit-identical for 1, 2 and 3 threads") {
   // A decode step splits the cached positions into fixed 256-row pieces dealt to
   // the threads and merged in order; prefill uses head groups. Neither may make
   // the logits depend on the thread count.
-  for (plm::dtype wt : {plm::dtype::f32, plm::dtype::q4_0}) {
+  // One weight type keeps the qemu runs short: the split logic does not depend on it.
+  for (plm::dtype wt : {plm::dtype::q4_0}) {
     CAPTURE(plm::name(wt));
     auto spec = plm_dims();
     spec.matrix_type = wt;
@@ -260,18 +261,18 @@ TEST_CASE("decode over several attention splits (> 256 cached positions): bit-id
     REQUIRE(plm_test::write_model(spec, path));
     auto m = plm::model::load(path);
     REQUIRE(m);
-    const auto toks = random_tokens(600, spec.n_vocab, 29);
+    const auto toks = random_tokens(530, spec.n_vocab, 29);
     std::vector<std::vector<float>> runs;
     for (int64_t th : {1, 2, 3}) {
       plm::session_options o;
-      o.n_ctx = 640;
+      o.n_ctx = 544;
       o.n_threads = th;
       o.n_batch = 64;
       auto s = plm::session::create(*m, o);
       REQUIRE(s);
-      REQUIRE(s->prefill(toks.data(), 590));
+      REQUIRE(s->prefill(toks.data(), 520));
       std::vector<float> all(s->logits(), s->logits() + m->params().n_vocab);
-      for (size_t i = 590; i < toks.size(); ++i) {  // decode steps at 590 .. 599 cached positions: 3 splits
+      for (size_t i = 520; i < toks.size(); ++i) {  // decode steps at 520 .. 529 cached positions: 3 splits
         REQUIRE(s->decode(toks[i]));
         all.insert(all.end(), s->logits(), s->logits() + m->params().n_vocab);
       }
