@@ -101,14 +101,26 @@ inline result<tensor_view> bind(const gguf::file& f, const std::string& name, st
 
 }  // namespace detail
 
-/// Names of the projections load_weights() tiles when their type is tileable:
-/// per layer attn_q, attn_kv_a_mqa, attn_output, ffn_up, ffn_down; then the
-/// logits matrix (output.weight, or token_embd.weight when tied).
+/// The per-layer projections load_weights() tiles when their type is tileable,
+/// by file name and by view: the one list both the memory plan
+/// (tiled_weight_bytes) and the loader walk, so they cannot disagree.
+struct tiled_projection {
+  const char* name;
+  tensor_view layer_weights::*view;
+};
+inline constexpr tiled_projection tiled_projections[] = {
+    {"attn_q", &layer_weights::attn_q},           {"attn_kv_a_mqa", &layer_weights::attn_kv_a},
+    {"attn_output", &layer_weights::attn_output}, {"ffn_up", &layer_weights::ffn_up},
+    {"ffn_down", &layer_weights::ffn_down},
+};
+
+/// Names of the tensors load_weights() tiles when their type is tileable: the
+/// tiled_projections of every layer, then the logits matrix (output.weight, or
+/// token_embd.weight when tied).
 template <class Fn>
 inline void for_each_tiled_name(const gguf::file& f, int64_t n_layer, Fn&& fn) {
-  static const char* const per_layer[] = {"attn_q", "attn_kv_a_mqa", "attn_output", "ffn_up", "ffn_down"};
   for (int64_t il = 0; il < n_layer; ++il)
-    for (const char* what : per_layer) fn(detail::layer_name(il, what));
+    for (const auto& p : tiled_projections) fn(detail::layer_name(il, p.name));
   fn(std::string(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight"));
 }
 
@@ -214,8 +226,7 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
     };
     bool ok = true;
     for (auto& L : w.layers)
-      ok = ok && tile_one(L.attn_q) && tile_one(L.attn_kv_a) && tile_one(L.attn_output) && tile_one(L.ffn_up) &&
-           tile_one(L.ffn_down);
+      for (const auto& p : tiled_projections) ok = ok && tile_one(L.*p.view);
     const bool tied = w.output.data == w.token_embd.data;
     ok = ok && tile_one(w.output);
     if (tied) w.token_embd = w.output;
