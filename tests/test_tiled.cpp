@@ -208,95 +208,102 @@ TEST_CASE("the compiled-in q8_0 / q8_K activation quantizers equal the reference
   }
 }
 
+namespace {
+
+// q8_K activations with a power-of-two scale and quants in [-7, 7] (bsums consistent).
+std::vector<uint8_t> small_q8_k_activations(int64_t n, int64_t n_tok, rng& r) {
+  const size_t stride = plm::kernels::activation_bytes(dtype::q4_k, n);
+  REQUIRE(stride == static_cast<size_t>(n / 256) * sizeof(plm::quant::block_q8_k));
+  std::vector<uint8_t> X(stride * static_cast<size_t>(n_tok));
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t b = 0; b < n / 256; ++b) {
+      auto& y = reinterpret_cast<plm::quant::block_q8_k*>(X.data() + stride * static_cast<size_t>(t))[b];
+      y.d = 0.125f;
+      for (auto& q : y.qs) q = static_cast<int8_t>(r.uniform_int(-7, 7));
+      for (int g = 0; g < 16; ++g) {
+        int s = 0;
+        for (int k = 0; k < 16; ++k) s += y.qs[16 * g + k];
+        y.bsums[g] = static_cast<int16_t>(s);
+      }
+    }
+  return X;
+}
+
+// The K-quant tile checks shared by q4_K and q6_K, on wv (rows x n of type t,
+// built so that every product and sum with small_q8_k_activations is exact in f32):
+// the repack is lossless; matmul, the portable tile kernel and a one-row matvec
+// equal the exact dot bit for bit; and on random weights and activations the
+// tiled kernel agrees with the row-major reference.
+void check_k_tiles(dtype t, const plm::tensor_view& wv, rng& r) {
+  const int64_t n = wv.ne[0], rows = wv.ne[1];
+  std::vector<uint8_t> dst(plm::kernels::tiled_bytes(wv));
+  const plm::tensor_view tv = plm::kernels::tile_weights(wv, dst.data());
+  std::vector<float> a(static_cast<size_t>(n)), bvals(static_cast<size_t>(n));
+  for (int64_t row = 0; row < rows; ++row) {
+    REQUIRE(plm::kernels::dequantize_weight_row(wv, row, a.data()));
+    REQUIRE(plm::kernels::dequantize_weight_row(tv, row, bvals.data()));
+    CHECK(std::memcmp(a.data(), bvals.data(), a.size() * sizeof(float)) == 0);
+  }
+  const int64_t n_tok = 5;
+  const size_t stride = plm::kernels::activation_bytes(t, n);
+  const std::vector<uint8_t> X = small_q8_k_activations(n, n_tok, r);
+  std::vector<float> Y(static_cast<size_t>(rows * n_tok)), P(Y.size());
+  plm::kernels::matmul(tv, X.data(), n_tok, Y.data(), rows, 0, rows);
+  plm::kernels::detail::tiled_rows(tv, X.data(), n_tok, P.data(), rows, 0, rows, plm::kernels::ref::vec_dot_for(t), false);
+  for (int64_t k = 0; k < n_tok; ++k) {
+    const auto* y = reinterpret_cast<const plm::quant::block_q8_k*>(X.data() + stride * static_cast<size_t>(k));
+    for (int64_t row = 0; row < rows; ++row) {
+      REQUIRE(plm::kernels::dequantize_weight_row(wv, row, a.data()));
+      double exact = 0;
+      for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(a[static_cast<size_t>(i)]) * y[i / 256].d * y[i / 256].qs[i % 256];
+      CAPTURE(k);
+      CAPTURE(row);
+      CHECK(Y[static_cast<size_t>(k * rows + row)] == static_cast<float>(exact));
+      CHECK(P[static_cast<size_t>(k * rows + row)] == static_cast<float>(exact));
+      float one = 0;
+      plm::kernels::matvec(tv, X.data() + stride * static_cast<size_t>(k), &one, row, row + 1);  // a one-row range
+      CHECK(one == Y[static_cast<size_t>(k * rows + row)]);
+    }
+  }
+  // Random weights and activations: the tiled kernel vs the row-major reference.
+  matrix m = random_matrix(t, n, rows, r);
+  std::vector<uint8_t> dst2(plm::kernels::tiled_bytes(m.view));
+  const plm::tensor_view tv2 = plm::kernels::tile_weights(m.view, dst2.data());
+  std::vector<float> xs(static_cast<size_t>(n));
+  for (auto& v : xs) v = static_cast<float>(r.normal());
+  std::vector<uint8_t> act(stride);
+  plm::kernels::prepare_activation(t, xs.data(), n, act.data());
+  std::vector<float> yt(static_cast<size_t>(rows)), yr(static_cast<size_t>(rows));
+  plm::kernels::matvec(tv2, act.data(), yt.data(), 0, rows);
+  plm::kernels::ref::matvec(m.view, act.data(), yr.data(), 0, rows);
+  for (int64_t row = 0; row < rows; ++row) {
+    REQUIRE(plm::kernels::dequantize_weight_row(m.view, row, a.data()));
+    double scale = 0;
+    for (int64_t i = 0; i < n; ++i) scale += std::fabs(static_cast<double>(a[static_cast<size_t>(i)]) * xs[static_cast<size_t>(i)]);
+    CHECK(std::fabs(yt[static_cast<size_t>(row)] - yr[static_cast<size_t>(row)]) <= 1e-4 * scale);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("tiled q4_K: lossless repack; exact sums bit for bit; random weights agree with the row-major reference") {
   INFO("kernel path: " << plm::kernels::kernel_isa() << ", q4_K tiles used by the engine: " << plm::kernels::tileable(dtype::q4_k));
   rng r(77);
-  using plm::quant::block_q4_k;
-  using plm::quant::block_q8_k;
   for (int64_t rows : {16, 21, 48}) {
     for (int64_t n : {256, 768}) {
       CAPTURE(rows);
       CAPTURE(n);
-      const int64_t nb = n / 256;
-      // Exact case: power-of-two d / dmin and activation scale, 6-bit scales and mins,
-      // activation quants in [-7, 7]: every product and sum is exact in f32.
-      std::vector<block_q4_k> W(static_cast<size_t>(rows * nb));
+      // Exact case: power-of-two d / dmin, 6-bit scales and mins.
+      std::vector<plm::quant::block_q4_k> W(static_cast<size_t>(rows * (n / 256)));
       for (auto& b : W) {
         b.d = plm::fp32_to_fp16(0.0625f);
         b.dmin = plm::fp32_to_fp16(0.03125f);
         for (auto& q : b.qs) q = static_cast<uint8_t>(r.uniform_int(0, 255));
         uint8_t ls[8], lm[8];
         for (int j = 0; j < 8; ++j) ls[j] = static_cast<uint8_t>(r.uniform_int(0, 63)), lm[j] = static_cast<uint8_t>(r.uniform_int(0, 63));
-        // pack as ggml does (get_scale_min_k4's inverse)
-        for (int j = 0; j < 4; ++j) {
-          b.scales[j] = ls[j];
-          b.scales[j + 4] = lm[j];
-        }
-        for (int j = 4; j < 8; ++j) {
-          b.scales[j + 4] = static_cast<uint8_t>((ls[j] & 0xf) | ((lm[j] & 0xf) << 4));
-          b.scales[j - 4] = static_cast<uint8_t>(b.scales[j - 4] | ((ls[j] >> 4) << 6));
-          b.scales[j] = static_cast<uint8_t>(b.scales[j] | ((lm[j] >> 4) << 6));
-        }
+        plm::quant::detail::pack_scale_min_k4(b.scales, ls, lm);
       }
-      const plm::tensor_view wv = plm::tensor_view::contiguous(dtype::q4_k, {n, rows}, W.data(), "w");
-      std::vector<uint8_t> dst(plm::kernels::tiled_bytes(wv));
-      const plm::tensor_view tv = plm::kernels::tile_weights(wv, dst.data());
-      std::vector<float> a(static_cast<size_t>(n)), bvals(static_cast<size_t>(n));
-      for (int64_t row = 0; row < rows; ++row) {
-        REQUIRE(plm::kernels::dequantize_weight_row(wv, row, a.data()));
-        REQUIRE(plm::kernels::dequantize_weight_row(tv, row, bvals.data()));
-        CHECK(std::memcmp(a.data(), bvals.data(), a.size() * sizeof(float)) == 0);
-      }
-      const int64_t n_tok = 5;
-      const size_t stride = plm::kernels::activation_bytes(dtype::q4_k, n);
-      REQUIRE(stride == static_cast<size_t>(nb) * sizeof(block_q8_k));
-      std::vector<uint8_t> X(stride * static_cast<size_t>(n_tok));
-      for (int64_t t = 0; t < n_tok; ++t)
-        for (int64_t b = 0; b < nb; ++b) {
-          auto& y = reinterpret_cast<block_q8_k*>(X.data() + stride * static_cast<size_t>(t))[b];
-          y.d = 0.125f;
-          for (auto& q : y.qs) q = static_cast<int8_t>(r.uniform_int(-7, 7));
-          for (int g = 0; g < 16; ++g) {
-            int s = 0;
-            for (int k = 0; k < 16; ++k) s += y.qs[16 * g + k];
-            y.bsums[g] = static_cast<int16_t>(s);
-          }
-        }
-      std::vector<float> Y(static_cast<size_t>(rows * n_tok)), P(Y.size());
-      plm::kernels::matmul(tv, X.data(), n_tok, Y.data(), rows, 0, rows);
-      plm::kernels::detail::tiled_rows(tv, X.data(), n_tok, P.data(), rows, 0, rows, plm::kernels::ref::vec_dot_for(dtype::q4_k), false);
-      for (int64_t t = 0; t < n_tok; ++t) {
-        const auto* y = reinterpret_cast<const block_q8_k*>(X.data() + stride * static_cast<size_t>(t));
-        for (int64_t row = 0; row < rows; ++row) {
-          REQUIRE(plm::kernels::dequantize_weight_row(wv, row, a.data()));
-          double exact = 0;
-          for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(a[static_cast<size_t>(i)]) * y[i / 256].d * y[i / 256].qs[i % 256];
-          CAPTURE(t);
-          CAPTURE(row);
-          CHECK(Y[static_cast<size_t>(t * rows + row)] == static_cast<float>(exact));
-          CHECK(P[static_cast<size_t>(t * rows + row)] == static_cast<float>(exact));
-          float one = 0;
-          plm::kernels::matvec(tv, X.data() + stride * static_cast<size_t>(t), &one, row, row + 1);  // a one-row range
-          CHECK(one == Y[static_cast<size_t>(t * rows + row)]);
-        }
-      }
-      // Random weights and activations: the tiled kernel vs the row-major reference.
-      matrix m = random_matrix(dtype::q4_k, n, rows, r);
-      std::vector<uint8_t> dst2(plm::kernels::tiled_bytes(m.view));
-      const plm::tensor_view tv2 = plm::kernels::tile_weights(m.view, dst2.data());
-      std::vector<float> xs(static_cast<size_t>(n));
-      for (auto& v : xs) v = static_cast<float>(r.normal());
-      std::vector<uint8_t> act(stride);
-      plm::kernels::prepare_activation(dtype::q4_k, xs.data(), n, act.data());
-      std::vector<float> yt(static_cast<size_t>(rows)), yr(static_cast<size_t>(rows));
-      plm::kernels::matvec(tv2, act.data(), yt.data(), 0, rows);
-      plm::kernels::ref::matvec(m.view, act.data(), yr.data(), 0, rows);
-      for (int64_t row = 0; row < rows; ++row) {
-        REQUIRE(plm::kernels::dequantize_weight_row(m.view, row, a.data()));
-        double scale = 0;
-        for (int64_t i = 0; i < n; ++i) scale += std::fabs(static_cast<double>(a[static_cast<size_t>(i)]) * xs[static_cast<size_t>(i)]);
-        CHECK(std::fabs(yt[static_cast<size_t>(row)] - yr[static_cast<size_t>(row)]) <= 1e-4 * scale);
-      }
+      check_k_tiles(dtype::q4_k, plm::tensor_view::contiguous(dtype::q4_k, {n, rows}, W.data(), "w"), r);
     }
   }
 }
@@ -304,16 +311,12 @@ TEST_CASE("tiled q4_K: lossless repack; exact sums bit for bit; random weights a
 TEST_CASE("tiled q6_K: lossless repack; exact sums bit for bit; random weights agree with the row-major reference") {
   INFO("kernel path: " << plm::kernels::kernel_isa() << ", q6_K tiles used by the engine: " << plm::kernels::tileable(dtype::q6_k));
   rng r(91);
-  using plm::quant::block_q6_k;
-  using plm::quant::block_q8_k;
   for (int64_t rows : {16, 19, 48}) {
     for (int64_t n : {256, 768}) {
       CAPTURE(rows);
       CAPTURE(n);
-      const int64_t nb = n / 256;
-      // Exact case: d a power of two, scales in [-31, 31], activation quants in
-      // [-7, 7] with a power-of-two scale: every product and sum is exact in f32.
-      std::vector<block_q6_k> W(static_cast<size_t>(rows * nb));
+      // Exact case: d a power of two, scales in [-31, 31].
+      std::vector<plm::quant::block_q6_k> W(static_cast<size_t>(rows * (n / 256)));
       for (auto& b : W) {
         b.d = plm::fp32_to_fp16(0.0625f);
         for (auto& q : b.ql) q = static_cast<uint8_t>(r.uniform_int(0, 255));
@@ -321,63 +324,8 @@ TEST_CASE("tiled q6_K: lossless repack; exact sums bit for bit; random weights a
         for (auto& sc : b.scales) sc = static_cast<int8_t>(r.uniform_int(-31, 31));
       }
       const plm::tensor_view wv = plm::tensor_view::contiguous(dtype::q6_k, {n, rows}, W.data(), "w");
-      std::vector<uint8_t> dst(plm::kernels::tiled_bytes(wv));
-      CHECK(dst.size() == W.size() * sizeof(block_q6_k));
-      const plm::tensor_view tv = plm::kernels::tile_weights(wv, dst.data());
-      std::vector<float> a(static_cast<size_t>(n)), bvals(static_cast<size_t>(n));
-      for (int64_t row = 0; row < rows; ++row) {
-        REQUIRE(plm::kernels::dequantize_weight_row(wv, row, a.data()));
-        REQUIRE(plm::kernels::dequantize_weight_row(tv, row, bvals.data()));
-        CHECK(std::memcmp(a.data(), bvals.data(), a.size() * sizeof(float)) == 0);
-      }
-      const int64_t n_tok = 5;
-      const size_t stride = plm::kernels::activation_bytes(dtype::q6_k, n);
-      std::vector<uint8_t> X(stride * static_cast<size_t>(n_tok));
-      for (int64_t t = 0; t < n_tok; ++t)
-        for (int64_t b = 0; b < nb; ++b) {
-          auto& y = reinterpret_cast<block_q8_k*>(X.data() + stride * static_cast<size_t>(t))[b];
-          y.d = 0.125f;
-          for (auto& q : y.qs) q = static_cast<int8_t>(r.uniform_int(-7, 7));
-          for (int g = 0; g < 16; ++g) {
-            int s = 0;
-            for (int k = 0; k < 16; ++k) s += y.qs[16 * g + k];
-            y.bsums[g] = static_cast<int16_t>(s);
-          }
-        }
-      std::vector<float> Y(static_cast<size_t>(rows * n_tok)), P(Y.size());
-      plm::kernels::matmul(tv, X.data(), n_tok, Y.data(), rows, 0, rows);
-      plm::kernels::detail::tiled_rows(tv, X.data(), n_tok, P.data(), rows, 0, rows, plm::kernels::ref::vec_dot_for(dtype::q6_k), false);
-      for (int64_t t = 0; t < n_tok; ++t) {
-        const auto* y = reinterpret_cast<const block_q8_k*>(X.data() + stride * static_cast<size_t>(t));
-        for (int64_t row = 0; row < rows; ++row) {
-          REQUIRE(plm::kernels::dequantize_weight_row(wv, row, a.data()));
-          double exact = 0;
-          for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(a[static_cast<size_t>(i)]) * y[i / 256].d * y[i / 256].qs[i % 256];
-          CAPTURE(t);
-          CAPTURE(row);
-          CHECK(Y[static_cast<size_t>(t * rows + row)] == static_cast<float>(exact));
-          CHECK(P[static_cast<size_t>(t * rows + row)] == static_cast<float>(exact));
-          float one = 0;
-          plm::kernels::matvec(tv, X.data() + stride * static_cast<size_t>(t), &one, row, row + 1);
-          CHECK(one == Y[static_cast<size_t>(t * rows + row)]);
-        }
-      }
-      matrix m = random_matrix(dtype::q6_k, n, rows, r);
-      std::vector<uint8_t> dst2(plm::kernels::tiled_bytes(m.view));
-      const plm::tensor_view tv2 = plm::kernels::tile_weights(m.view, dst2.data());
-      std::vector<float> xs(static_cast<size_t>(n));
-      for (auto& v : xs) v = static_cast<float>(r.normal());
-      std::vector<uint8_t> act(stride);
-      plm::kernels::prepare_activation(dtype::q6_k, xs.data(), n, act.data());
-      std::vector<float> yt(static_cast<size_t>(rows)), yr(static_cast<size_t>(rows));
-      plm::kernels::matvec(tv2, act.data(), yt.data(), 0, rows);
-      plm::kernels::ref::matvec(m.view, act.data(), yr.data(), 0, rows);
-      for (int64_t row = 0; row < rows; ++row) {
-        REQUIRE(plm::kernels::dequantize_weight_row(m.view, row, a.data()));
-        double scale = 0;
-        for (int64_t i = 0; i < n; ++i) scale += std::fabs(static_cast<double>(a[static_cast<size_t>(i)]) * xs[static_cast<size_t>(i)]);
-        CHECK(std::fabs(yt[static_cast<size_t>(row)] - yr[static_cast<size_t>(row)]) <= 1e-4 * scale);
-      }
+      CHECK(plm::kernels::tiled_bytes(wv) == W.size() * sizeof(plm::quant::block_q6_k));  // q6_K tiles: same bytes
+      check_k_tiles(dtype::q6_k, wv, r);
     }
   }
 }
