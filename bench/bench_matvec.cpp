@@ -40,7 +40,7 @@ struct bench_matrix {
   size_t bytes = 0;  // one copy
 };
 
-// tiled: the load-time 16-row tile repack of q8_0 / q4_0 / q4_K (kernels/tiled.hpp), as the
+// tiled: the load-time 16-row tile repack of q8_0 / q4_0 / q4_K / q6_K / f16 (kernels/tiled.hpp), as the
 // engine runs them. Bytes counted are the GGUF matrix's (q4_K tiles hold 2.8% more).
 bench_matrix make_matrix(dtype t, int64_t n_in, int64_t n_out, bool cold, bool tiled = false) {
   bench_matrix m;
@@ -218,6 +218,8 @@ BENCHMARK_CAPTURE(BM_matvec, q4_k_tiled, dtype::q4_k, true)->Apply(plm_shapes);
 BENCHMARK_CAPTURE(BM_matmul, q4_k_tiled, dtype::q4_k, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_matvec, q6_k_tiled, dtype::q6_k, true)->Apply(plm_shapes);
 BENCHMARK_CAPTURE(BM_matmul, q6_k_tiled, dtype::q6_k, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_matvec, f16_tiled, dtype::f16, true)->Apply(plm_shapes);
+BENCHMARK_CAPTURE(BM_matmul, f16_tiled, dtype::f16, true)->Args({2048, 2048, 64})->ArgNames({"in", "out", "tok"})->Unit(benchmark::kMillisecond);
 PLM_BENCH_TYPE(f16)
 PLM_BENCH_TYPE(bf16)
 PLM_BENCH_TYPE(q8_0)

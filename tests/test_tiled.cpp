@@ -81,7 +81,7 @@ TEST_CASE("tiled: prepared q8_0 activations carry each block's f32 scale and exa
 
 TEST_CASE("tiled: the repack is lossless and keeps the byte count") {
   rng r(11);
-  for (dtype t : {dtype::q8_0, dtype::q4_0}) {
+  for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::f16, dtype::bf16}) {
     for (int64_t rows : {1, 15, 16, 37, 64}) {
       for (int64_t n : {32, 96, 320}) {
         CAPTURE(std::string(plm::name(t)));
@@ -326,6 +326,72 @@ TEST_CASE("tiled q6_K: lossless repack; exact sums bit for bit; random weights a
       const plm::tensor_view wv = plm::tensor_view::contiguous(dtype::q6_k, {n, rows}, W.data(), "w");
       CHECK(plm::kernels::tiled_bytes(wv) == W.size() * sizeof(plm::quant::block_q6_k));  // q6_K tiles: same bytes
       check_k_tiles(dtype::q6_k, wv, r);
+    }
+  }
+}
+
+TEST_CASE("tiled f16 / bf16: kernel = portable tile kernel bit for bit; any row range and token count") {
+  INFO("kernel path: " << plm::kernels::kernel_isa() << ", f16 tiles used by the engine: " << plm::kernels::tileable(dtype::f16));
+  rng r(101);
+  for (dtype t : {dtype::f16, dtype::bf16}) {
+    for (int64_t rows : {16, 37, 83}) {
+      for (int64_t n : {1, 34, 515}) {
+        CAPTURE(std::string(plm::name(t)));
+        CAPTURE(rows);
+        CAPTURE(n);
+        matrix m = random_matrix(t, n, rows, r);  // (lossless repack: the test above)
+        std::vector<uint8_t> dst(plm::kernels::tiled_bytes(m.view));
+        const plm::tensor_view tv = plm::kernels::tile_weights(m.view, dst.data());
+        std::vector<float> a(static_cast<size_t>(n));
+        const int64_t n_tok = 14;  // a group of 12 tokens and one of 2
+        const size_t stride = plm::kernels::activation_bytes(t, n);
+        REQUIRE(stride == static_cast<size_t>(n) * sizeof(float));
+        std::vector<float> xs(static_cast<size_t>(n * n_tok));
+        for (auto& v : xs) v = static_cast<float>(r.normal());
+        std::vector<uint8_t> X(stride * static_cast<size_t>(n_tok));
+        for (int64_t k = 0; k < n_tok; ++k)
+          plm::kernels::prepare_activation(t, xs.data() + k * n, n, X.data() + stride * static_cast<size_t>(k));
+
+        std::vector<float> Y(static_cast<size_t>(rows * n_tok)), P(Y.size()), R(Y.size());
+        plm::kernels::matmul(tv, X.data(), n_tok, Y.data(), rows, 0, rows);
+        plm::kernels::detail::tiled_rows(tv, X.data(), n_tok, P.data(), rows, 0, rows, plm::kernels::ref::vec_dot_for(t), false);
+        plm::kernels::ref::matmul(m.view, X.data(), n_tok, R.data(), rows, 0, rows);
+        for (int64_t k = 0; k < n_tok; ++k) {
+          for (int64_t row = 0; row < rows; ++row) {
+            REQUIRE(plm::kernels::dequantize_weight_row(m.view, row, a.data()));
+            double exact = 0, scale = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const double p = static_cast<double>(a[static_cast<size_t>(i)]) * xs[static_cast<size_t>(k * n + i)];
+              exact += p;
+              scale += std::fabs(p);
+            }
+            const size_t at = static_cast<size_t>(k * rows + row);
+            CAPTURE(k);
+            CAPTURE(row);
+            if (row < rows / 16 * 16) CHECK(Y[at] == P[at]);  // tail rows: each side's row-major dot
+            const double bound = static_cast<double>(n + 2) * FLT_EPSILON * scale + 1e-30;
+            CHECK(std::fabs(Y[at] - exact) <= bound);
+            CHECK(std::fabs(R[at] - exact) <= bound);
+          }
+        }
+        // One token at a time and cut row ranges: the same bits.
+        for (int64_t k = 0; k < n_tok; k += 5) {
+          const uint8_t* x = X.data() + stride * static_cast<size_t>(k);
+          for (int trial = 0; trial < 4; ++trial) {
+            const int64_t r0 = trial == 0 ? 0 : r.uniform_int(0, static_cast<int>(rows - 1));
+            const int64_t r1 = trial == 0 ? rows : r.uniform_int(static_cast<int>(r0 + 1), static_cast<int>(rows));
+            std::vector<float> part(static_cast<size_t>(r1 - r0), -1.0f);
+            plm::kernels::matvec(tv, x, part.data(), r0, r1);
+            for (int64_t row = r0; row < r1; ++row)
+              CHECK(part[static_cast<size_t>(row - r0)] == Y[static_cast<size_t>(k * rows + row)]);
+          }
+        }
+        std::vector<float> Z(static_cast<size_t>(rows * 5));  // tokens 3..7 together: the same bits
+        plm::kernels::matmul(tv, X.data() + stride * 3, 5, Z.data(), rows, 0, rows);
+        for (int64_t k = 0; k < 5; ++k)
+          for (int64_t row = 0; row < rows; ++row)
+            CHECK(Z[static_cast<size_t>(k * rows + row)] == Y[static_cast<size_t>((k + 3) * rows + row)]);
+      }
     }
   }
 }

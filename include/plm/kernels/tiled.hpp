@@ -1,4 +1,4 @@
-// plm/kernels/tiled.hpp - q8_0 / q4_0 matrices repacked in tiles of 16 rows.
+// plm/kernels/tiled.hpp - weight matrices repacked in tiles of 16 rows.
 //
 // Why: a row-major q8_0 row dot must reduce every 32-weight block across the
 // register and scale it by that block's own f16 scale: about a dozen
@@ -27,9 +27,18 @@
 // order; a row's result does not depend on the row range, the thread count or
 // the number of tokens computed together.
 //
+// f16 / bf16 (AVX-512 builds): a block tile is one column, [16 rows] half, so
+// one 32-byte load converts to the 16 rows' weight k, multiplied by token t's
+// broadcast x[k] into a 16-row accumulator: an outer-product GEMM with no
+// horizontal sums, one conversion shared by up to 12 tokens (the row-major
+// kernel re-read every token's f32 activation per row from L2: ~61 GFLOP/s per
+// core in prefill). Each token sums its even and its odd k in two f32 FMA
+// chains, added at the end, whatever the number of tokens computed together.
+//
 // Rows after the last full tile (ne[1] % 16) stay row-major behind the tiles.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -75,21 +84,35 @@ inline constexpr int64_t tile_rows = 16;
 
 /// Types with a tiled layout (tile_weights, tiled matvec / matmul, dequantize_weight_row).
 constexpr bool has_tile_layout(dtype t) noexcept {
-  return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_k || t == dtype::q6_k;
+  return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_k || t == dtype::q6_k || t == dtype::f16 ||
+         t == dtype::bf16;
 }
 
 /// Types whose tiles the engine should use in this build: q8_0 and q4_0
-/// everywhere (every ISA has a tile kernel); q4_K where its tile kernel is
-/// compiled in (AVX-512 VNNI), the row-major k-quant kernels elsewhere; q6_K likewise.
+/// everywhere (every ISA has a tile kernel); q4_K, q6_K, f16 and bf16 where
+/// their tile kernels are compiled in (AVX-512 VNNI), the row-major kernels elsewhere.
 constexpr bool tileable(dtype t) noexcept {
-  return t == dtype::q8_0 || t == dtype::q4_0 || ((t == dtype::q4_k || t == dtype::q6_k) && PLM_DETAIL_TILED_AVX512);
+  return t == dtype::q8_0 || t == dtype::q4_0 ||
+         ((t == dtype::q4_k || t == dtype::q6_k || t == dtype::f16 || t == dtype::bf16) && PLM_DETAIL_TILED_AVX512);
 }
 
 namespace detail {
 
+constexpr bool is_half(dtype t) noexcept { return t == dtype::f16 || t == dtype::bf16; }
+inline float half_value(dtype t, uint16_t h) noexcept { return t == dtype::f16 ? fp16_to_fp32(h) : bf16_to_fp32(h); }
+
+/// Tokens one tile kernel call handles at most: 12 for f16 / bf16 (one
+/// conversion per weight vector shared by up to 12 FMAs), 4 for the others.
+inline constexpr int tile_max_tokens = 12;
+inline constexpr int tile_quant_tokens = PLM_DETAIL_TILED_AVX512 ? 8 : 4;
+constexpr int tile_tokens(dtype t) noexcept {
+  return is_half(t) ? 12 : (t == dtype::q8_0 || t == dtype::q4_0) ? tile_quant_tokens : 4;
+}
+
 /// 4-byte groups per block (and 64-byte vectors per block tile) of q8_0 / q4_0.
 constexpr int tile_groups(dtype t) noexcept { return t == dtype::q8_0 ? 8 : 4; }
-/// Bytes of one block tile (16 rows x one block). q8_0 / q4_0: 16 blocks. q4_K
+/// Bytes of one block tile (16 rows x one block). q8_0 / q4_0: 16 blocks; f16 /
+/// bf16: one column of 16 values. q4_K
 /// (one 256-element super-block of 16 rows):
 ///   [16 x f16 d] [16 x f16 dmin] [8 sub-blocks][16 rows] u8 scale
 ///   [8][16] u8 min [4 chunks][8 groups][16 rows][4 bytes] quants
@@ -191,9 +214,28 @@ inline void tile_dot_ref_q4k(int64_t n, const uint8_t* tile, const uint8_t* X, s
   }
 }
 
+/// Portable f16 / bf16 tile kernel: per row, even and odd k in two fused
+/// multiply-add chains, then their sum (the AVX-512 kernel's arithmetic, bit for bit).
+inline void tile_dot_ref_half(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt,
+                              float* out, int64_t ostride) noexcept {
+  for (int t = 0; t < nt; ++t) {
+    const auto* x = reinterpret_cast<const float*>(X + static_cast<size_t>(t) * stride);
+    for (int i = 0; i < tile_rows; ++i) {
+      float chain[2] = {0.0f, 0.0f};
+      for (int64_t k = 0; k < n; ++k) {
+        uint16_t h;
+        std::memcpy(&h, tile + static_cast<size_t>(k) * 2 * tile_rows + 2 * static_cast<size_t>(i), 2);
+        chain[k % 2] = std::fma(half_value(type, h), x[k], chain[k % 2]);
+      }
+      out[t * ostride + i] = chain[0] + chain[1];
+    }
+  }
+}
+
 /// Portable tile kernel: out[t * ostride + i] = row i . token t for nt tokens.
 inline void tile_dot_ref(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
                          int64_t ostride) noexcept {
+  if (is_half(type)) return tile_dot_ref_half(type, n, tile, X, stride, nt, out, ostride);
   if (type == dtype::q4_k) return tile_dot_ref_q4k(n, tile, X, stride, nt, out, ostride);
   if (type == dtype::q6_k) return tile_dot_ref_q6k(n, tile, X, stride, nt, out, ostride);
   const int64_t nb = n / quant::qk32;
@@ -362,6 +404,59 @@ inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
 }
+
+struct half512_f16 {
+  static __m512 load16(const uint16_t* p) noexcept {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+};
+struct half512_bf16 {
+  static __m512 load16(const uint16_t* p) noexcept {  // bf16 is the top half of an f32
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  }
+};
+/// f16 / bf16 tiles: per k, the 16 rows' weights converted once and multiplied
+/// by each token's broadcast x[k]; even and odd k in separate accumulators
+/// (2 NT chains hide the FMA latency even for one token).
+template <class C, int NT>
+inline void tile_dot_half_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
+                                 int64_t ostride) noexcept {
+  const float* x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = reinterpret_cast<const float*>(X + static_cast<size_t>(t) * stride);
+  __m512 e[NT], o[NT];
+  for (int t = 0; t < NT; ++t) e[t] = o[t] = _mm512_setzero_ps();
+  const auto* w = reinterpret_cast<const uint16_t*>(p);
+  int64_t k = 0;
+  for (; k + 2 <= n; k += 2, w += 2 * tile_rows) {
+    _mm_prefetch(reinterpret_cast<const char*>(w) + tile_prefetch, _MM_HINT_T0);
+    const __m512 w0 = C::load16(w), w1 = C::load16(w + tile_rows);
+    for (int t = 0; t < NT; ++t) {
+      e[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][k]), e[t]);
+      o[t] = _mm512_fmadd_ps(w1, _mm512_set1_ps(x[t][k + 1]), o[t]);
+    }
+  }
+  if (k < n) {
+    const __m512 w0 = C::load16(w);
+    for (int t = 0; t < NT; ++t) e[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][k]), e[t]);
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, _mm512_add_ps(e[t], o[t]));
+}
+template <int NT>
+inline void tile_dot_half_fixed(dtype type, int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
+                                int64_t ostride) noexcept {
+  if (type == dtype::f16) tile_dot_half_avx512<half512_f16, NT>(n, p, X, stride, out, ostride);
+  else tile_dot_half_avx512<half512_bf16, NT>(n, p, X, stride, out, ostride);
+}
+/// nt (1..12) tokens of an f16 / bf16 tile.
+template <int NT = tile_max_tokens>
+inline void tile_dot_half(dtype type, int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, int nt, float* out,
+                          int64_t ostride) noexcept {
+  if constexpr (NT > 1) {
+    if (nt < NT) return tile_dot_half<NT - 1>(type, n, p, X, stride, nt, out, ostride);
+  }
+  tile_dot_half_fixed<NT>(type, n, p, X, stride, out, ostride);
+}
 #endif  // PLM_DETAIL_TILED_AVX512
 
 #if PLM_DETAIL_TILED_AVX2
@@ -527,17 +622,16 @@ inline void tile_dot_neon(dtype type, int64_t n, const uint8_t* p, const uint8_t
 }
 #endif  // PLM_DETAIL_TILED_NEON
 
-/// Tokens one tile kernel call handles at most.
-inline constexpr int tile_max_tokens = 4;
-
 template <int NT>
 inline void tile_dot_fixed(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, float* out,
                            int64_t ostride) noexcept {
 #if PLM_DETAIL_TILED_AVX512
   if (type == dtype::q8_0) tile_dot_avx512<tile512_q8_0, NT>(n, tile, X, stride, out, ostride);
   else if (type == dtype::q4_0) tile_dot_avx512<tile512_q4_0, NT>(n, tile, X, stride, out, ostride);
-  else if (type == dtype::q4_k) tile_dot_q4k_avx512<NT>(n, tile, X, stride, out, ostride);
-  else tile_dot_q6k_avx512<NT>(n, tile, X, stride, out, ostride);
+  else if constexpr (NT <= 4) {
+    if (type == dtype::q4_k) tile_dot_q4k_avx512<NT>(n, tile, X, stride, out, ostride);
+    else tile_dot_q6k_avx512<NT>(n, tile, X, stride, out, ostride);
+  }
 #elif PLM_DETAIL_TILED_AVX2
   if (type == dtype::q8_0) tile_dot_avx2<tile256_q8_0, NT>(n, tile, X, stride, out, ostride);
   else if (type == dtype::q4_0) tile_dot_avx2<tile256_q4_0, NT>(n, tile, X, stride, out, ostride);
@@ -550,15 +644,26 @@ inline void tile_dot_fixed(dtype type, int64_t n, const uint8_t* tile, const uin
 #endif
 }
 
-/// out[t * ostride + i] = row i of the tile . token t, for nt (1..4) tokens.
+template <int NT>
+inline void tile_dot_upto(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
+                          int64_t ostride) noexcept {
+  if constexpr (NT > 1) {
+    if (nt < NT) return tile_dot_upto<NT - 1>(type, n, tile, X, stride, nt, out, ostride);
+  }
+  tile_dot_fixed<NT>(type, n, tile, X, stride, out, ostride);
+}
+
+/// out[t * ostride + i] = row i of the tile . token t, for nt (1..tile_tokens(type)) tokens.
 inline void tile_dot(dtype type, int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
                      int64_t ostride) noexcept {
-  switch (nt) {
-    case 4: tile_dot_fixed<4>(type, n, tile, X, stride, out, ostride); break;
-    case 3: tile_dot_fixed<3>(type, n, tile, X, stride, out, ostride); break;
-    case 2: tile_dot_fixed<2>(type, n, tile, X, stride, out, ostride); break;
-    default: tile_dot_fixed<1>(type, n, tile, X, stride, out, ostride); break;
+  if (is_half(type)) {
+#if PLM_DETAIL_TILED_AVX512
+    return tile_dot_half(type, n, tile, X, stride, nt, out, ostride);
+#else
+    return tile_dot_ref_half(type, n, tile, X, stride, nt, out, ostride);
+#endif
   }
+  tile_dot_upto<tile_quant_tokens>(type, n, tile, X, stride, nt, out, ostride);
 }
 
 /// Bytes of one tile of 16 whole rows of W.
@@ -579,13 +684,16 @@ inline void tiled_rows(const tensor_view& W, const void* X, int64_t n_tok, float
   const size_t tbytes = tile_bytes(W);
   const auto* xb = static_cast<const uint8_t*>(X);
   float part[tile_max_tokens * tile_rows];
+  // Token groups of even size (64 tokens: 6 groups of <= 11, not 5 of 12 and a slow one of 4).
+  const int64_t groups = (n_tok + tile_tokens(W.type) - 1) / tile_tokens(W.type);
+  const int max_nt = groups > 0 ? static_cast<int>((n_tok + groups - 1) / groups) : 1;
   for (int64_t r = r0; r < r1 && r < full;) {
     const int64_t tile = r / tile_rows, i0 = r % tile_rows;
     const int64_t i1 = r1 - tile * tile_rows < tile_rows ? r1 - tile * tile_rows : tile_rows;
     const uint8_t* p = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(tile) * tbytes;
     // Every token group reads this tile from cache after the first.
-    for (int64_t t0 = 0; t0 < n_tok; t0 += tile_max_tokens) {
-      const int nt = static_cast<int>(n_tok - t0 < tile_max_tokens ? n_tok - t0 : tile_max_tokens);
+    for (int64_t t0 = 0; t0 < n_tok; t0 += max_nt) {
+      const int nt = static_cast<int>(n_tok - t0 < max_nt ? n_tok - t0 : max_nt);
       const uint8_t* xt = xb + static_cast<size_t>(t0) * stride;
       if (i0 == 0 && i1 == tile_rows) {
         float* y = Y + t0 * ldy + (r - r0);
@@ -608,21 +716,29 @@ inline void tiled_rows(const tensor_view& W, const void* X, int64_t n_tok, float
 
 }  // namespace detail
 
-/// Bytes tile_weights() writes for W: the same as W's for q8_0 / q4_0, 2.8% more
-/// for q4_K (its scales and mins unpacked).
+/// Bytes tile_weights() writes for W: the same as W's for q8_0 / q4_0 / q6_K /
+/// f16 / bf16, 2.8% more for q4_K (its scales and mins unpacked).
 inline size_t tiled_bytes(const tensor_view& W) noexcept {
   const int64_t full = W.ne[1] / tile_rows;
   return static_cast<size_t>(full) * detail::tile_bytes(W) + static_cast<size_t>(W.ne[1] - full * tile_rows) * W.row_bytes();
 }
 
-/// Repacks W (a 2-D q8_0 / q4_0 matrix in row layout) into dst (tiled_bytes(W)
-/// bytes, any alignment) and returns the tiled view of it (same name, type, shape).
+/// Repacks W (a 2-D matrix of a has_tile_layout type in row layout) into dst
+/// (tiled_bytes(W) bytes, any alignment) and returns the tiled view of it (same
+/// name, type, shape).
 inline tensor_view tile_weights(const tensor_view& W, void* dst) noexcept {
   const int64_t n = W.ne[0], rows = W.ne[1], nb = n / block_size(W.type), full = rows / tile_rows * tile_rows;
   const size_t bb = block_bytes(W.type);
   const int groups = detail::tile_groups(W.type);
   auto* out = static_cast<uint8_t*>(dst);
-  for (int64_t tile = 0; tile < full / tile_rows; ++tile) {
+  for (int64_t tile = 0; tile < full / tile_rows && detail::is_half(W.type); ++tile) {
+    for (int i = 0; i < tile_rows; ++i) {  // row by row: reads stream, writes stay in one tile
+      const uint8_t* src = W.row(tile * tile_rows + i);
+      for (int64_t k = 0; k < n; ++k) std::memcpy(out + static_cast<size_t>(k) * 2 * tile_rows + 2 * i, src + 2 * k, 2);
+    }
+    out += detail::tile_bytes(W);
+  }
+  for (int64_t tile = 0; tile < full / tile_rows && !detail::is_half(W.type); ++tile) {
     for (int64_t b = 0; b < nb; ++b) {
       if (W.type == dtype::q4_k) {
         for (int i = 0; i < tile_rows; ++i) {
@@ -681,6 +797,10 @@ inline bool dequantize_weight_row(const tensor_view& W, int64_t r, float* out) n
   const size_t bt = detail::tile_block_bytes(W.type);
   const auto* tile = static_cast<const uint8_t*>(W.data) + static_cast<size_t>(r / tile_rows) * detail::tile_bytes(W);
   const int i = static_cast<int>(r % tile_rows);
+  if (detail::is_half(W.type)) {
+    for (int64_t k = 0; k < n; ++k) out[k] = detail::half_value(W.type, detail::tiled_scale(tile + static_cast<size_t>(k) * bt, i));
+    return true;
+  }
   if (W.type == dtype::q4_k) {  // d * sc * q - dmin * m, as quant::dequantize_row_q4_k
     for (int64_t b = 0; b < n / quant::qk_k; ++b) {
       const uint8_t* p = tile + static_cast<size_t>(b) * bt;
