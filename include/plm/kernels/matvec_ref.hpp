@@ -48,14 +48,16 @@ constexpr dtype activation_type(dtype wt) noexcept {
 constexpr bool matvec_supported(dtype wt) noexcept { return quant::can_dequantize(wt); }
 
 /// A prepared q8_0 activation is its q8_0 blocks followed (at a 4-byte aligned
-/// offset) by each block's scale as f32 and the exact int32 sum of its quants.
-/// Row-major kernels read only the blocks; the row-tiled kernels (tiled.hpp)
-/// broadcast the f32 scale and fold sum(q) into the integer dot, once per block
-/// for 16 rows, instead of re-deriving them per row.
+/// offset) by each block's scale as f32 and -128 times the exact int32 sum of
+/// its quants. Row-major kernels read only the blocks; the row-tiled kernels
+/// (tiled.hpp) broadcast the f32 scale, and start their integer dot of weights
+/// stored as unsigned q + 128 (or 16 (q + 8)) at -128 * sum(y), once per block
+/// for 16 rows, instead of re-deriving them per row. The offset is kept
+/// pre-multiplied so that the AVX-512 kernel broadcasts it straight from memory.
 struct q8_0_activation {
   const quant::block_q8_0* blocks;
-  const float* d;     // [n / 32]
-  const int32_t* sum;  // [n / 32]
+  const float* d;               // [n / 32]
+  const int32_t* minus128_sum;  // [n / 32]: -128 * sum of the block's quants
 };
 inline size_t q8_0_extras_offset(int64_t n) noexcept {
   return (static_cast<size_t>(n / quant::qk32) * sizeof(quant::block_q8_0) + 3) & ~size_t{3};
@@ -99,7 +101,8 @@ inline void prepare_activation(dtype wt, const float* x, int64_t n, void* scratc
         int32_t sum = 0;
         for (int j = 0; j < quant::qk32; ++j) sum += blocks[b].qs[j];
         std::memcpy(extras + static_cast<size_t>(b) * sizeof(float), &d, sizeof d);
-        std::memcpy(extras + static_cast<size_t>(nb + b) * sizeof(float), &sum, sizeof sum);
+        const int32_t offset = -128 * sum;
+        std::memcpy(extras + static_cast<size_t>(nb + b) * sizeof(float), &offset, sizeof offset);
       }
       break;
     }

@@ -20,10 +20,11 @@
 // the copy (model/weights.hpp makes it at load time).
 //
 // Activations are prepared q8_0 vectors with their per-block f32 scale and
-// exact quant sum (matvec_ref.hpp): the x86 kernel feeds the weights to
-// VPDPBUSD as unsigned (q8_0: q + 128; q4_0: the raw nibble, i.e. q + 8) and
-// subtracts 128 * sum (8 * sum) once per block, so every block's integer dot
-// equals the reference's exactly. Per row: acc += (d_w * d_x) * isum, blocks in
+// -128 x their exact quant sum (matvec_ref.hpp): the x86 kernels feed the
+// weights to VPDPBUSD as unsigned (q8_0: q + 128; q4_0: the nibble q + 8, times
+// 16 on AVX-512) and start each block's integer sum at that offset (/ 16 for
+// plain nibbles), so every block's integer dot equals the reference's exactly
+// (times 16 for AVX-512 q4_0, which its f32 scale takes back exactly). Per row: acc += (d_w * d_x) * isum, blocks in
 // order; a row's result does not depend on the row range, the thread count or
 // the number of tokens computed together.
 //
@@ -256,16 +257,21 @@ inline void tile_dot_ref(dtype type, int64_t n, const uint8_t* tile, const uint8
 }
 
 #if PLM_DETAIL_TILED_AVX512
-/// Bytes ahead of the current block tile to prefetch: the per-core DRAM stream
-/// reached 16.9 instead of 15.3 GB/s with it (one core, 2048 x 8192 q8_0).
-inline constexpr size_t tile_prefetch = 2048;
+/// Bytes ahead of the current block tile to prefetch, into L2 (T1): the L1 fill
+/// buffers are too few to cover DRAM latency at full speed, the L2 queue is not.
+/// One core, 2048 x 8192 from DRAM (bench_matvec): q4_0 12.4 -> 14.0-14.7 GB/s,
+/// q8_0 14.8 -> 15.5, f16 13.0-13.6 -> 14.4, against 2 KiB into L1.
+inline constexpr size_t tile_prefetch = 4096;
+inline void tile_prefetch_l2(const void* p) noexcept { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
 // Weight unpacking of one block tile into the 8 unsigned vectors VPDPBUSD
-// takes (each 16 rows x 4 quants + bias), the activation bytes each vector
-// pairs with, and the bias to take off per block: bias * sum(activation quants).
+// takes, each 16 rows x 4 quants as scale * (q + bias) with scale * bias = 128,
+// so that every block's integer dot starts at the activation's -128 * sum(y)
+// (broadcast from memory: no shuffle-port work per token) and ends at
+// scale * sum(q y). The f32 block scale absorbs 1 / scale (exact: a power of two).
 struct tile512_q8_0 {
   static constexpr size_t bytes = 544;
-  static constexpr int bias = 128;
+  static constexpr float inv_scale = 1.0f;
   static void unpack(const uint8_t* q, __m512i* w) noexcept {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     for (int g = 0; g < 8; ++g) w[g] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * g), flip);  // q + 128
@@ -274,13 +280,13 @@ struct tile512_q8_0 {
 };
 struct tile512_q4_0 {
   static constexpr size_t bytes = 288;
-  static constexpr int bias = 8;
-  static void unpack(const uint8_t* q, __m512i* w) noexcept {  // nibbles = q + 8
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
+  static constexpr float inv_scale = 1.0f / 16;
+  static void unpack(const uint8_t* q, __m512i* w) noexcept {  // 16 * nibble = 16 * (q + 8)
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xf0));
     for (int g = 0; g < 4; ++g) {
       const __m512i v = _mm512_loadu_si512(q + 64 * g);
-      w[2 * g] = _mm512_and_si512(v, m4);
-      w[2 * g + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      w[2 * g] = _mm512_and_si512(_mm512_slli_epi16(v, 4), hi4);
+      w[2 * g + 1] = _mm512_and_si512(v, hi4);
     }
   }
   static constexpr int y_offset(int v) noexcept { return (v % 2 ? 16 : 0) + 4 * (v / 2); }
@@ -295,13 +301,14 @@ inline void tile_dot_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, p += K::bytes) {
-    for (size_t o = 0; o < K::bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    for (size_t o = 0; o < K::bytes; o += 64) tile_prefetch_l2(p + tile_prefetch + o);
+    __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    if (K::inv_scale != 1.0f) dw = _mm512_mul_ps(dw, _mm512_set1_ps(K::inv_scale));
     __m512i w[8];
     K::unpack(p + 32, w);
     for (int t = 0; t < NT; ++t) {
       const int8_t* y = a[t].blocks[b].qs;
-      __m512i s0 = _mm512_set1_epi32(-K::bias * a[t].sum[b]), s1 = _mm512_setzero_si512();
+      __m512i s0 = _mm512_set1_epi32(a[t].minus128_sum[b]), s1 = _mm512_setzero_si512();
       for (int v = 0; v < 8; v += 2) {  // two chains: half the dependent VPDPBUSD latency
         s0 = _mm512_dpbusd_epi32(s0, w[v], _mm512_set1_epi32(load_i32(y + K::y_offset(v))));
         s1 = _mm512_dpbusd_epi32(s1, w[v + 1], _mm512_set1_epi32(load_i32(y + K::y_offset(v + 1))));
@@ -324,7 +331,7 @@ inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b, p += 2368) {
-    for (size_t o = 0; o < 2368; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * tile_prefetch + o, _MM_HINT_T0);
+    for (size_t o = 0; o < 2368; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
     const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + q4k_tile_dmin)));
     for (int t = 0; t < NT; ++t) {
@@ -369,7 +376,7 @@ inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
   for (int64_t b = 0; b < nb; ++b, p += 3360) {
-    for (size_t o = 0; o < 3360; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * tile_prefetch + o, _MM_HINT_T0);
+    for (size_t o = 0; o < 3360; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
     const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     for (int t = 0; t < NT; ++t) {
       const int8_t* yq = y[t][b].qs;
@@ -429,7 +436,7 @@ inline void tile_dot_half_avx512(int64_t n, const uint8_t* p, const uint8_t* X, 
   const auto* w = reinterpret_cast<const uint16_t*>(p);
   int64_t k = 0;
   for (; k + 2 <= n; k += 2, w += 2 * tile_rows) {
-    _mm_prefetch(reinterpret_cast<const char*>(w) + tile_prefetch, _MM_HINT_T0);
+    tile_prefetch_l2(reinterpret_cast<const char*>(w) + tile_prefetch);
     const __m512 w0 = C::load16(w), w1 = C::load16(w + tile_rows);
     for (int t = 0; t < NT; ++t) {
       e[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][k]), e[t]);
@@ -532,7 +539,7 @@ inline void tile_dot_avx2(int64_t n, const uint8_t* p, const uint8_t* X, size_t 
       K::unpack(p + 32, h, w);
       for (int t = 0; t < NT; ++t) {
         const int8_t* y = a[t].blocks[b].qs;
-        __m256i s0 = _mm256_set1_epi32(-K::bias * a[t].sum[b]), s1 = _mm256_setzero_si256();
+        __m256i s0 = _mm256_set1_epi32(a[t].minus128_sum[b] * K::bias / 128), s1 = _mm256_setzero_si256();
         for (int v = 0; v < 8; v += 2) {
           s0 = tile_dot4_avx2<K::is_signed>(s0, w[v], _mm256_set1_epi32(load_i32(y + K::y_offset(v))));
           s1 = tile_dot4_avx2<K::is_signed>(s1, w[v + 1], _mm256_set1_epi32(load_i32(y + K::y_offset(v + 1))));
@@ -599,7 +606,7 @@ inline void tile_dot_neon(dtype type, int64_t n, const uint8_t* p, const uint8_t
           s = tile_dot4_neon<3>(s, vld1q_s8(reinterpret_cast<const int8_t*>(q + 7 * 64)), y1);
         } else {
           // nibbles = q + 8: low ones pair with y0's lanes, high ones with y1's
-          s = vdupq_n_s32(-8 * a[t].sum[b]);
+          s = vdupq_n_s32(a[t].minus128_sum[b] / 16);  // -8 * sum, exact
           uint8x16_t v = vld1q_u8(q + 0 * 64);
           s = tile_dot4_neon<0>(s, vreinterpretq_s8_u8(vandq_u8(v, m4)), y0);
           s = tile_dot4_neon<0>(s, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), y1);

@@ -154,12 +154,12 @@ using kernel_bf16 = kernel_half<cvt_bf16>;
 inline float vec_dot_f16(int64_t n, const void* w, const void* a) noexcept { return x86::single<kernel_f16>(n, w, a); }
 inline float vec_dot_bf16(int64_t n, const void* w, const void* a) noexcept { return x86::single<kernel_bf16>(n, w, a); }
 
-/// q8_0 activation blocks plus the f32 scale / int32 sum extras (matvec_ref.hpp),
+/// q8_0 activation blocks plus the f32 scale / -128 * sum extras (matvec_ref.hpp),
 /// bit for bit what ref::prepare_activation writes: the same amax, d = amax / 127,
 /// the same guarded reciprocal, the same products x * id, and the reference's
 /// round-half-away-from-zero (truncate, then step by the exact fraction).
 inline void quantize_q8_0_activation(const float* x, int64_t n, quant::block_q8_0* blocks, float* d_out,
-                                     int32_t* sum_out) noexcept {
+                                     int32_t* minus128_sum_out) noexcept {
   const __m512 lo = _mm512_set1_ps(-127.f), hi = _mm512_set1_ps(127.f), half = _mm512_set1_ps(0.5f);
   const __m512 mhalf = _mm512_set1_ps(-0.5f);
   const __m512i one = _mm512_set1_epi32(1);
@@ -188,7 +188,7 @@ inline void quantize_q8_0_activation(const float* x, int64_t n, quant::block_q8_
       q[h] = r;
       _mm_storeu_si128(reinterpret_cast<__m128i*>(blocks[b].qs + 16 * h), _mm512_cvtepi32_epi8(r));
     }
-    sum_out[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+    minus128_sum_out[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
   }
 }
 
