@@ -62,6 +62,24 @@ std::vector<uint8_t> prepared(dtype t, int64_t n, int64_t n_tok, rng& r, std::ve
   return out;
 }
 
+// Every count c of tokens 1.. computed together (tokens 1..c, rows r0..r1, a
+// range that cuts tiles where it can) gives the bits Y (all n_tok tokens at
+// once, ldy = rows) holds: so every token-group size of the kernels, 1 up to
+// tile_tokens(type), runs and agrees with the others.
+void check_token_counts(const plm::tensor_view& tv, const std::vector<uint8_t>& X, int64_t n_tok, const std::vector<float>& Y) {
+  const int64_t rows = tv.ne[1];
+  const size_t stride = plm::kernels::activation_bytes(tv.type, tv.ne[0]);
+  const int64_t r0 = rows > 20 ? 5 : 0, r1 = rows > 20 ? rows - 2 : rows;
+  for (int64_t c = 1; c < n_tok; ++c) {
+    CAPTURE(c);
+    std::vector<float> Z(static_cast<size_t>((r1 - r0) * c));
+    plm::kernels::matmul(tv, X.data() + stride, c, Z.data(), r1 - r0, r0, r1);
+    for (int64_t k = 0; k < c; ++k)
+      for (int64_t row = r0; row < r1; ++row)
+        CHECK(Z[static_cast<size_t>(k * (r1 - r0) + row - r0)] == Y[static_cast<size_t>((k + 1) * rows + row)]);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("tiled: prepared q8_0 activations carry each block's f32 scale and -128 x its exact quant sum") {
@@ -117,12 +135,12 @@ TEST_CASE("tiled: kernels vs an exact dot, vs the portable tile kernel, any row 
         matrix m = random_matrix(t, n, rows, r);
         std::vector<uint8_t> dst(plm::kernels::tiled_bytes(m.view));
         const plm::tensor_view tv = plm::kernels::tile_weights(m.view, dst.data());
-        const int64_t n_tok = 7;
+        const int64_t n_tok = 15;  // token counts 1..14 below: every group size up to 8
         std::vector<float> xs;
         const std::vector<uint8_t> X = prepared(t, n, n_tok, r, &xs);
         const size_t stride = plm::kernels::activation_bytes(t, n);
 
-        // All rows, all tokens at once (token groups of 4 and a group of 3).
+        // All rows, all tokens at once.
         std::vector<float> Y(static_cast<size_t>(rows * n_tok));
         plm::kernels::matmul(tv, X.data(), n_tok, Y.data(), rows, 0, rows);
         std::vector<float> P(static_cast<size_t>(rows * n_tok));
@@ -165,13 +183,7 @@ TEST_CASE("tiled: kernels vs an exact dot, vs the portable tile kernel, any row 
               CHECK(part[static_cast<size_t>(row - r0)] == Y[static_cast<size_t>(k * rows + row)]);
           }
         }
-        // A token subset through matmul with a cut range: the same bits.
-        const int64_t r0 = rows > 20 ? 5 : 0, r1 = rows - 2;
-        std::vector<float> Z(static_cast<size_t>((r1 - r0) * 2));
-        plm::kernels::matmul(tv, X.data() + stride * 3, 2, Z.data(), r1 - r0, r0, r1);
-        for (int64_t k = 0; k < 2; ++k)
-          for (int64_t row = r0; row < r1; ++row)
-            CHECK(Z[static_cast<size_t>(k * (r1 - r0) + row - r0)] == Y[static_cast<size_t>((k + 3) * rows + row)]);
+        check_token_counts(tv, X, n_tok, Y);
       }
     }
   }
@@ -244,7 +256,7 @@ void check_k_tiles(dtype t, const plm::tensor_view& wv, rng& r) {
     REQUIRE(plm::kernels::dequantize_weight_row(tv, row, bvals.data()));
     CHECK(std::memcmp(a.data(), bvals.data(), a.size() * sizeof(float)) == 0);
   }
-  const int64_t n_tok = 5;
+  const int64_t n_tok = 7;
   const size_t stride = plm::kernels::activation_bytes(t, n);
   const std::vector<uint8_t> X = small_q8_k_activations(n, n_tok, r);
   std::vector<float> Y(static_cast<size_t>(rows * n_tok)), P(Y.size());
@@ -265,6 +277,7 @@ void check_k_tiles(dtype t, const plm::tensor_view& wv, rng& r) {
       CHECK(one == Y[static_cast<size_t>(k * rows + row)]);
     }
   }
+  check_token_counts(tv, X, n_tok, Y);
   // Random weights and activations: the tiled kernel vs the row-major reference.
   matrix m = random_matrix(t, n, rows, r);
   std::vector<uint8_t> dst2(plm::kernels::tiled_bytes(m.view));
@@ -343,7 +356,7 @@ TEST_CASE("tiled f16 / bf16: kernel = portable tile kernel bit for bit; any row 
         std::vector<uint8_t> dst(plm::kernels::tiled_bytes(m.view));
         const plm::tensor_view tv = plm::kernels::tile_weights(m.view, dst.data());
         std::vector<float> a(static_cast<size_t>(n));
-        const int64_t n_tok = 14;  // a group of 12 tokens and one of 2
+        const int64_t n_tok = 23;  // token counts 1..22 below: every group size up to 12
         const size_t stride = plm::kernels::activation_bytes(t, n);
         REQUIRE(stride == static_cast<size_t>(n) * sizeof(float));
         std::vector<float> xs(static_cast<size_t>(n * n_tok));
@@ -386,11 +399,7 @@ TEST_CASE("tiled f16 / bf16: kernel = portable tile kernel bit for bit; any row 
               CHECK(part[static_cast<size_t>(row - r0)] == Y[static_cast<size_t>(k * rows + row)]);
           }
         }
-        std::vector<float> Z(static_cast<size_t>(rows * 5));  // tokens 3..7 together: the same bits
-        plm::kernels::matmul(tv, X.data() + stride * 3, 5, Z.data(), rows, 0, rows);
-        for (int64_t k = 0; k < 5; ++k)
-          for (int64_t row = 0; row < rows; ++row)
-            CHECK(Z[static_cast<size_t>(k * rows + row)] == Y[static_cast<size_t>((k + 3) * rows + row)]);
+        check_token_counts(tv, X, n_tok, Y);
       }
     }
   }

@@ -319,8 +319,11 @@ inline void tile_dot_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
 }
-/// q4_K tiles: per 32-element sub-block one VPDPBUSD chain per 16 rows (nibbles
-/// are unsigned already), then the rows' 6-bit scales and mins applied in int32.
+/// q4_K tiles: per 32-element sub-block one VPDPBUSD chain per 16 rows and
+/// token (nibbles are unsigned already; each weight vector unpacked once for
+/// all NT tokens), then the rows' 6-bit scales applied in int32; the mins'
+/// sum(m_j * (bsum_2j + bsum_2j+1)) by VPDPWSSD of (m_j, m_j) word pairs with
+/// the token's bsum pair. All integer, so exactly the reference's block sums.
 template <int NT>
 inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
                                 int64_t ostride) noexcept {
@@ -334,38 +337,43 @@ inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
     for (size_t o = 0; o < 2368; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
     const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + q4k_tile_dmin)));
-    for (int t = 0; t < NT; ++t) {
-      const int8_t* yq = y[t][b].qs;
-      __m512i isum = _mm512_setzero_si512();
-      for (int c = 0; c < 4; ++c) {
-        __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-        for (int g = 0; g < 8; ++g) {
-          const __m512i v = _mm512_loadu_si512(p + q4k_tile_qs + 64 * (8 * c + g));
-          lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, m4), _mm512_set1_epi32(load_i32(yq + 64 * c + 4 * g)));
-          hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
-                                   _mm512_set1_epi32(load_i32(yq + 64 * c + 32 + 4 * g)));
+    __m512i isum[NT], msum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c) {
+      __m512i lo[NT], hi[NT];
+      for (int t = 0; t < NT; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+      for (int g = 0; g < 8; ++g) {
+        const __m512i v = _mm512_loadu_si512(p + q4k_tile_qs + 64 * (8 * c + g));
+        const __m512i vl = _mm512_and_si512(v, m4), vh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        for (int t = 0; t < NT; ++t) {
+          lo[t] = _mm512_dpbusd_epi32(lo[t], vl, _mm512_set1_epi32(load_i32(y[t][b].qs + 64 * c + 4 * g)));
+          hi[t] = _mm512_dpbusd_epi32(hi[t], vh, _mm512_set1_epi32(load_i32(y[t][b].qs + 64 * c + 32 + 4 * g)));
         }
-        const __m512i sl = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_sc + 32 * c)));
-        const __m512i sh =
-            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_sc + 32 * c + 16)));
-        isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(lo, sl), _mm512_mullo_epi32(hi, sh)));
       }
-      __m512i msum = _mm512_setzero_si512();
-      for (int j = 0; j < 8; ++j) {
-        const __m512i mj = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_m + 16 * j)));
-        msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(mj, _mm512_set1_epi32(y[t][b].bsums[2 * j] + y[t][b].bsums[2 * j + 1])));
-      }
+      const __m512i sl = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_sc + 32 * c)));
+      const __m512i sh =
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_sc + 32 * c + 16)));
+      for (int t = 0; t < NT; ++t)
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sl), _mm512_mullo_epi32(hi[t], sh)));
+    }
+    for (int j = 0; j < 8; ++j) {
+      const __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q4k_tile_m + 16 * j)));
+      const __m512i mm = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));  // (m, m) as two int16
+      for (int t = 0; t < NT; ++t) msum[t] = _mm512_dpwssd_epi32(msum[t], mm, _mm512_set1_epi32(load_i32(y[t][b].bsums + 2 * j)));
+    }
+    for (int t = 0; t < NT; ++t) {
       const __m512 dy = _mm512_set1_ps(y[t][b].d);
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dd, dy), _mm512_cvtepi32_ps(isum)));
-      acc[t] = _mm512_sub_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dm, dy), _mm512_cvtepi32_ps(msum)));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dd, dy), _mm512_cvtepi32_ps(isum[t])));
+      acc[t] = _mm512_sub_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dm, dy), _mm512_cvtepi32_ps(msum[t])));
     }
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
 }
 
 /// q6_K tiles: the 6-bit quants of 4 elements x 16 rows rebuilt from ggml's
-/// nibble + 2-bit split (unsigned, q + 32), one VPDPBUSD chain per 16-element
-/// sub-block starting at -32 * bsum, then the rows' int8 scales in int32.
+/// nibble + 2-bit split (unsigned, q + 32) once for all NT tokens, one VPDPBUSD
+/// chain per 16-element sub-block and token starting at -32 * bsum, then the
+/// rows' int8 scales in int32.
 template <int NT>
 inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
                                 int64_t ostride) noexcept {
@@ -378,36 +386,33 @@ inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
   for (int64_t b = 0; b < nb; ++b, p += 3360) {
     for (size_t o = 0; o < 3360; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
     const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    for (int t = 0; t < NT; ++t) {
-      const int8_t* yq = y[t][b].qs;
-      __m512i isum = _mm512_setzero_si512();
-      for (int h = 0; h < 2; ++h) {
-        for (int half = 0; half < 2; ++half) {
-          __m512i s[4];
-          for (int k = 0; k < 4; ++k) s[k] = _mm512_set1_epi32(-32 * y[t][b].bsums[8 * h + 2 * k + half]);
+    __m512i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      for (int half = 0; half < 2; ++half) {
+        for (int k = 0; k < 4; ++k) {  // sub-block j = 8h + 2k + half: elements 128h + 32k + 16 half + [0, 16)
+          const size_t j = static_cast<size_t>(8 * h + 2 * k + half);
+          __m512i s[NT];
+          for (int t = 0; t < NT; ++t) s[t] = _mm512_set1_epi32(-32 * y[t][b].bsums[j]);
           for (int g = 4 * half; g < 4 * half + 4; ++g) {
             const uint8_t* v = p + q6k_tile_qs + static_cast<size_t>((h * 8 + g) * 3) * 64;
-            const __m512i l0 = _mm512_loadu_si512(v), l1 = _mm512_loadu_si512(v + 64), hb = _mm512_loadu_si512(v + 128);
-            const __m512i q0 = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));
-            const __m512i q1 = _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30));
-            const __m512i q2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_and_si512(hb, m30));
-            const __m512i q3 =
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30));
-            const int8_t* yg = yq + 128 * h + 4 * g;
-            s[0] = _mm512_dpbusd_epi32(s[0], q0, _mm512_set1_epi32(load_i32(yg)));
-            s[1] = _mm512_dpbusd_epi32(s[1], q1, _mm512_set1_epi32(load_i32(yg + 32)));
-            s[2] = _mm512_dpbusd_epi32(s[2], q2, _mm512_set1_epi32(load_i32(yg + 64)));
-            s[3] = _mm512_dpbusd_epi32(s[3], q3, _mm512_set1_epi32(load_i32(yg + 96)));
+            const __m512i l = _mm512_loadu_si512(v + 64 * (k & 1)), hb = _mm512_loadu_si512(v + 128);
+            const __m512i lo4 = k < 2 ? _mm512_and_si512(l, m4) : _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+            const __m512i hi2 = k == 0   ? _mm512_slli_epi16(hb, 4)
+                                : k == 1 ? _mm512_slli_epi16(hb, 2)
+                                : k == 2 ? hb
+                                         : _mm512_srli_epi16(hb, 2);
+            const __m512i q = _mm512_or_si512(lo4, _mm512_and_si512(hi2, m30));
+            for (int t = 0; t < NT; ++t)
+              s[t] = _mm512_dpbusd_epi32(s[t], q, _mm512_set1_epi32(load_i32(y[t][b].qs + 128 * h + 32 * k + 4 * g)));
           }
-          for (int k = 0; k < 4; ++k) {
-            const size_t j = static_cast<size_t>(8 * h + 2 * k + half);
-            const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q6k_tile_sc + 16 * j)));
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s[k], sc));
-          }
+          const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q6k_tile_sc + 16 * j)));
+          for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
         }
       }
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dd, _mm512_set1_ps(y[t][b].d)), _mm512_cvtepi32_ps(isum)));
     }
+    for (int t = 0; t < NT; ++t)
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dd, _mm512_set1_ps(y[t][b].d)), _mm512_cvtepi32_ps(isum[t])));
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
 }
