@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -59,6 +60,33 @@ TEST_CASE("dtype table matches ggml block sizes") {
   CHECK(plm::parse_dtype("Q4_K", t));
   CHECK(t == plm::dtype::q4_k);
   CHECK_FALSE(plm::parse_dtype("q4_k_m", t));
+}
+
+TEST_CASE("aligned_buffer: heap and mapped sizes are aligned, zeroed, writable and move cleanly") {
+  const size_t t = plm::aligned_buffer::map_threshold;
+  for (size_t size : {size_t{1}, size_t{4095}, t - 1, t, t + 3, 3 * t + 12345}) {
+    CAPTURE(size);
+    auto buf = plm::aligned_buffer::allocate(size);
+    REQUIRE(buf);
+    CHECK(buf->size() == size);
+    CHECK(reinterpret_cast<uintptr_t>(buf->data()) % plm::buffer_alignment == 0);
+#if defined(__unix__) || defined(__APPLE__)
+    if (size >= t) CHECK(reinterpret_cast<uintptr_t>(buf->data()) % plm::aligned_buffer::huge_page == 0);
+#endif
+    size_t nonzero = 0;
+    for (size_t i = 0; i < size; i += 997) nonzero += buf->data()[i] != 0;
+    nonzero += buf->data()[size - 1] != 0;
+    CHECK(nonzero == 0);
+    std::memset(buf->data(), 0xab, size);  // every byte writable (ASan / a fault would tell)
+    plm::aligned_buffer moved(std::move(*buf));
+    CHECK(buf->data() == nullptr);
+    CHECK(moved.size() == size);
+    CHECK(moved.data()[size - 1] == 0xab);
+    plm::aligned_buffer other = std::move(moved);  // move-assign over an empty one, then both destroyed
+    CHECK(other.data()[0] == 0xab);
+    other = plm::aligned_buffer();
+    CHECK(other.empty());
+  }
 }
 
 TEST_CASE("arena hands out aligned ranges and reports exhaustion") {
