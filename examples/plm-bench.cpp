@@ -301,7 +301,7 @@ std::string basename_of(const std::string& p) {
   return k == std::string::npos ? p : p.substr(k + 1);
 }
 
-bool run_model(const options& o, const std::string& path, const std::vector<uint64_t>& bwbuf,
+bool run_model(const options& o, const std::string& path, const plm::aligned_buffer& bwbuf,
                std::vector<record>& out) {
   std::fprintf(stderr, "plm-bench: loading %s\n", path.c_str());
   auto m = plm::model::load(path);
@@ -347,7 +347,7 @@ bool run_model(const options& o, const std::string& path, const std::vector<uint
 
   for (int64_t nt : o.threads) {
     std::fprintf(stderr, "plm-bench: %s, %lld threads: measuring bandwidth\n", base.model.c_str(), static_cast<long long>(nt));
-    const bandwidth bwm = measure_bandwidth(bwbuf.data(), bwbuf.size(), nt);
+    const bandwidth bwm = measure_bandwidth(reinterpret_cast<const uint64_t*>(bwbuf.data()), bwbuf.size() / 8, nt);
     const double bw = bwm.wall;
     plm::session_options so;
     so.n_ctx = n_ctx;
@@ -619,13 +619,20 @@ int main(int argc, char** argv) {
     else print_md(rs);
     return !o.plot.empty() && !plot(rs, o.plot, o.plot_cpu) ? 1 : 0;
   }
-  // [bw_mib MiB] read-only stream source, written once so every page is backed.
-  std::vector<uint64_t> bwbuf(static_cast<size_t>(o.bw_mib) * 1024 * 1024 / 8);
-  for (size_t i = 0; i < bwbuf.size(); ++i) bwbuf[i] = i * 0x9E3779B97F4A7C15ull;
+  // [bw_mib MiB] read-only stream source, written once so every page is backed;
+  // the same kind of memory as the engine's repacked weights (huge pages where
+  // the system gives them), so the roofline is the bandwidth the weights could get.
+  auto bw = plm::aligned_buffer::allocate(static_cast<size_t>(o.bw_mib) * 1024 * 1024);
+  if (!bw) {
+    std::fprintf(stderr, "plm-bench: bandwidth buffer: %s\n", bw.error().message().c_str());
+    return 1;
+  }
+  auto* words = reinterpret_cast<uint64_t*>(bw->data());
+  for (size_t i = 0; i < bw->size() / 8; ++i) words[i] = i * 0x9E3779B97F4A7C15ull;
   std::vector<record> rs;
   int status = 0;
   for (const auto& path : o.models)
-    if (!run_model(o, path, bwbuf, rs)) status = 1;
+    if (!run_model(o, path, *bw, rs)) status = 1;
   if (o.output == "json") print_json(rs);
   else print_md(rs);
   if (!o.plot.empty() && !plot(rs, o.plot, o.plot_cpu)) status = status ? status : 1;
