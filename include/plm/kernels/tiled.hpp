@@ -744,11 +744,14 @@ inline tensor_view tile_weights(const tensor_view& W, void* dst) noexcept {
   const int groups = detail::tile_groups(W.type);
   auto* out = static_cast<uint8_t*>(dst);
   for (int64_t tile = 0; tile < full / tile_rows && detail::is_half(W.type); ++tile) {
-    for (int i = 0; i < tile_rows; ++i) {  // row by row: reads stream, writes stay in one tile
-      const uint8_t* src = W.row(tile * tile_rows + i);
-      for (int64_t k = 0; k < n; ++k) std::memcpy(out + static_cast<size_t>(k) * 2 * tile_rows + 2 * i, src + 2 * k, 2);
+    const uint8_t* src[tile_rows];
+    for (int i = 0; i < tile_rows; ++i) src[i] = W.row(tile * tile_rows + i);
+    // Column by column: the writes are sequential, each row's line serves 32 columns.
+    uint16_t col[tile_rows];
+    for (int64_t k = 0; k < n; ++k, out += sizeof col) {
+      for (int i = 0; i < tile_rows; ++i) std::memcpy(&col[i], src[i] + 2 * k, 2);
+      std::memcpy(out, col, sizeof col);
     }
-    out += detail::tile_bytes(W);
   }
   for (int64_t tile = 0; tile < full / tile_rows && !detail::is_half(W.type); ++tile) {
     for (int64_t b = 0; b < nb; ++b) {
