@@ -54,8 +54,9 @@ struct caller_buffer {
 struct load_options {
   map_options map;          ///< mmap (default) or read into owned memory; prefault / mlock
   bool sparse_ffn = true;   ///< repack ffn_down neuron-major for the exact sparse FFN (costs owned memory)
-  /// Copy q8_0 / q4_0 projections into 16-row tiles (kernels/tiled.hpp) for the
-  /// fast kernels; their mapped originals are released, so resident memory is
+  /// Copy the projections into 16-row tiles (kernels/tiled.hpp) for the fast
+  /// kernels where the build has them (q8_0 / q4_0; q4_K / q6_K / f16 / bf16 on
+  /// AVX-512 VNNI, see kernels::tileable); their mapped originals are released, so resident memory is
   /// about the same, but the tiles are owned memory (counted by plan_model()).
   bool tile_weights = true;
   /// When data != nullptr the load-time repacks (ffn_down, tiles) go here instead of

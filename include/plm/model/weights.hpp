@@ -4,9 +4,10 @@
 // once at load (plm-spec §4, design.md):
 //  - ffn_down is repacked neuron-major for the sparse FFN (kernels/sparse_ffn.hpp
 //    lists the bytes per weight of each type), unless disabled.
-//  - q8_0 / q4_0 projections (attn_q, attn_kv_a_mqa, attn_output, ffn_up,
-//    ffn_down and the logits matrix) are copied into 16-row tiles
-//    (kernels/tiled.hpp; same bytes), unless disabled: decode reads them at
+//  - projections of a type the build tiles (kernels::tileable: q8_0 / q4_0;
+//    q4_K / q6_K / f16 / bf16 on AVX-512) - attn_q, attn_kv_a_mqa, attn_output,
+//    ffn_up, ffn_down and the logits matrix - are copied into 16-row tiles
+//    (kernels/tiled.hpp; same bytes, q4_K +2.8%), unless disabled: decode reads them at
 //    the memory's speed, prefill runs them ~6x faster than row by row. The
 //    mapped pages of the originals are then released (mapped_file::release),
 //    so resident memory holds each weight once. token_embd, when tied, is
@@ -124,7 +125,7 @@ inline void for_each_tiled_name(const gguf::file& f, int64_t n_layer, Fn&& fn) {
   fn(std::string(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight"));
 }
 
-/// Owned bytes the tiled copies of f's projections take (0 when none is q8_0 / q4_0).
+/// Owned bytes the tiled copies of f's projections take (0 when none is tileable in this build).
 inline size_t tiled_weight_bytes(const gguf::file& f, int64_t n_layer) {
   size_t total = 0;
   for_each_tiled_name(f, n_layer, [&](const std::string& name) {
