@@ -46,6 +46,7 @@
 
 #include "plm/core/dtype.hpp"
 #include "plm/core/tensor.hpp"
+#include "plm/kernels/arch/x86_avx512.hpp"
 #include "plm/kernels/matvec_ref.hpp"
 #include "plm/quant/blocks.hpp"
 #include "plm/quant/dequantize.hpp"
@@ -169,12 +170,17 @@ inline int tiled_quant_q6k(const uint8_t* p, int i, int e) noexcept {
   return ((k < 2 ? lq & 0x0f : lq >> 4) | (((hq >> (2 * k)) & 3) << 4));
 }
 
+/// Token t's prepared q8_K activation blocks in X (tokens stride bytes apart).
+inline const quant::block_q8_k* q8_k_token(const uint8_t* X, size_t stride, int t) noexcept {
+  return reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+}
+
 /// Portable q6_K tile kernel (the reference row dot's arithmetic, per row).
 inline void tile_dot_ref_q6k(int64_t n, const uint8_t* tile, const uint8_t* X, size_t stride, int nt, float* out,
                              int64_t ostride) noexcept {
   const int64_t nb = n / quant::qk_k;
   for (int t = 0; t < nt; ++t) {
-    const auto* y = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+    const quant::block_q8_k* y = q8_k_token(X, stride, t);
     for (int i = 0; i < tile_rows; ++i) {
       float acc = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
@@ -197,7 +203,7 @@ inline void tile_dot_ref_q4k(int64_t n, const uint8_t* tile, const uint8_t* X, s
                              int64_t ostride) noexcept {
   const int64_t nb = n / quant::qk_k;
   for (int t = 0; t < nt; ++t) {
-    const auto* y = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+    const quant::block_q8_k* y = q8_k_token(X, stride, t);
     for (int i = 0; i < tile_rows; ++i) {
       float acc = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
@@ -258,13 +264,27 @@ inline void tile_dot_ref(dtype type, int64_t n, const uint8_t* tile, const uint8
   }
 }
 
+#if PLM_DETAIL_TILED_AVX512 || PLM_DETAIL_TILED_AVX2
+/// Asks for every 64-byte line of [p, p + bytes), into L1 (Hint _MM_HINT_T0) or L2 (_MM_HINT_T1).
+template <int Hint>
+inline void prefetch_lines(const uint8_t* p, size_t bytes) noexcept {
+  static_assert(Hint == _MM_HINT_T0 || Hint == _MM_HINT_T1, "T0 or T1");
+  for (size_t o = 0; o < bytes; o += 64) {
+    if constexpr (Hint == _MM_HINT_T1) _mm_prefetch(reinterpret_cast<const char*>(p) + o, _MM_HINT_T1);
+    else _mm_prefetch(reinterpret_cast<const char*>(p) + o, _MM_HINT_T0);
+  }
+}
+#endif
+
 #if PLM_DETAIL_TILED_AVX512
+/// f16 x 16 at p (block scales) as f32.
+inline __m512 f16x16(const uint8_t* p) noexcept { return arch::x86_512::cvt_f16::load16(reinterpret_cast<const uint16_t*>(p)); }
+
 /// Bytes ahead of the current block tile to prefetch, into L2 (T1): the L1 fill
 /// buffers are too few to cover DRAM latency at full speed, the L2 queue is not.
 /// One core, 2048 x 8192 from DRAM (bench_matvec): q4_0 12.4 -> 14.0-14.7 GB/s,
 /// q8_0 14.8 -> 15.5, f16 13.0-13.6 -> 14.4, against 2 KiB into L1.
 inline constexpr size_t tile_prefetch = 4096;
-inline void tile_prefetch_l2(const void* p) noexcept { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
 // Weight unpacking of one block tile into the 8 unsigned vectors VPDPBUSD
 // takes, each 16 rows x 4 quants as scale * (q + bias) with scale * bias = 128,
@@ -303,8 +323,8 @@ inline void tile_dot_avx512(int64_t n, const uint8_t* p, const uint8_t* X, size_
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, p += K::bytes) {
-    for (size_t o = 0; o < K::bytes; o += 64) tile_prefetch_l2(p + tile_prefetch + o);
-    __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    prefetch_lines<_MM_HINT_T1>(p + tile_prefetch, K::bytes);
+    __m512 dw = f16x16(p);
     if (K::inv_scale != 1.0f) dw = _mm512_mul_ps(dw, _mm512_set1_ps(K::inv_scale));
     __m512i w[8];
     K::unpack(p + 32, w);
@@ -331,14 +351,13 @@ inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
                                 int64_t ostride) noexcept {
   const int64_t nb = n / quant::qk_k;
   const quant::block_q8_k* y[NT];
-  for (int t = 0; t < NT; ++t) y[t] = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+  for (int t = 0; t < NT; ++t) y[t] = q8_k_token(X, stride, t);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b, p += 2368) {
-    for (size_t o = 0; o < 2368; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
-    const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + q4k_tile_dmin)));
+    prefetch_lines<_MM_HINT_T0>(p + tile_prefetch, 2368);
+    const __m512 dd = f16x16(p), dm = f16x16(p + q4k_tile_dmin);
     __m512i isum[NT], msum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
     for (int c = 0; c < 4; ++c) {
@@ -381,13 +400,13 @@ inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
                                 int64_t ostride) noexcept {
   const int64_t nb = n / quant::qk_k;
   const quant::block_q8_k* y[NT];
-  for (int t = 0; t < NT; ++t) y[t] = reinterpret_cast<const quant::block_q8_k*>(X + static_cast<size_t>(t) * stride);
+  for (int t = 0; t < NT; ++t) y[t] = q8_k_token(X, stride, t);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
   for (int64_t b = 0; b < nb; ++b, p += 3360) {
-    for (size_t o = 0; o < 3360; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
-    const __m512 dd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    prefetch_lines<_MM_HINT_T0>(p + tile_prefetch, 3360);
+    const __m512 dd = f16x16(p);
     __m512i isum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
     for (int h = 0; h < 2; ++h) {
@@ -419,18 +438,7 @@ inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * ostride, acc[t]);
 }
 
-struct half512_f16 {
-  static __m512 load16(const uint16_t* p) noexcept {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  }
-};
-struct half512_bf16 {
-  static __m512 load16(const uint16_t* p) noexcept {  // bf16 is the top half of an f32
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-  }
-};
-/// f16 / bf16 tiles: per k, the 16 rows' weights converted once and multiplied
+/// f16 / bf16 tiles (C: arch::x86_512::cvt_f16 / cvt_bf16): per k, the 16 rows' weights converted once and multiplied
 /// by each token's broadcast x[k]; even and odd k in separate accumulators
 /// (2 NT chains hide the FMA latency even for one token).
 template <class C, int NT>
@@ -443,7 +451,7 @@ inline void tile_dot_half_avx512(int64_t n, const uint8_t* p, const uint8_t* X, 
   const auto* w = reinterpret_cast<const uint16_t*>(p);
   int64_t k = 0;
   for (; k + 2 <= n; k += 2, w += 2 * tile_rows) {
-    tile_prefetch_l2(reinterpret_cast<const char*>(w) + tile_prefetch);
+    prefetch_lines<_MM_HINT_T1>(reinterpret_cast<const uint8_t*>(w) + tile_prefetch, 64);
     const __m512 w0 = C::load16(w), w1 = C::load16(w + tile_rows);
     for (int t = 0; t < NT; ++t) {
       e[t] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][k]), e[t]);
@@ -459,8 +467,8 @@ inline void tile_dot_half_avx512(int64_t n, const uint8_t* p, const uint8_t* X, 
 template <int NT>
 inline void tile_dot_half_fixed(dtype type, int64_t n, const uint8_t* p, const uint8_t* X, size_t stride, float* out,
                                 int64_t ostride) noexcept {
-  if (type == dtype::f16) tile_dot_half_avx512<half512_f16, NT>(n, p, X, stride, out, ostride);
-  else tile_dot_half_avx512<half512_bf16, NT>(n, p, X, stride, out, ostride);
+  if (type == dtype::f16) tile_dot_half_avx512<arch::x86_512::cvt_f16, NT>(n, p, X, stride, out, ostride);
+  else tile_dot_half_avx512<arch::x86_512::cvt_bf16, NT>(n, p, X, stride, out, ostride);
 }
 /// nt (1..12) tokens of an f16 / bf16 tile.
 template <int NT = tile_max_tokens>
@@ -539,7 +547,7 @@ inline void tile_dot_avx2(int64_t n, const uint8_t* p, const uint8_t* X, size_t 
   __m256 acc[NT][2];
   for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, p += K::bytes) {
-    for (size_t o = 0; o < K::bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + o, _MM_HINT_T0);
+    prefetch_lines<_MM_HINT_T0>(p + tile_prefetch, K::bytes);
     for (int h = 0; h < 2; ++h) {
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h)));
       __m256i w[8];
