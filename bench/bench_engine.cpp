@@ -193,7 +193,7 @@ void BM_latent_attention(benchmark::State& state) {
   std::vector<float> ql(static_cast<size_t>(nq * H * 512)), qr(static_cast<size_t>(nq * H * 64)), out(ql.size());
   for (auto& x : ql) x = u(g);
   for (auto& x : qr) x = u(g);
-  std::vector<float> scratch(plm::kernels::latent_attention_scratch(sh, H, n_kv, nq));
+  std::vector<float> scratch(plm::kernels::latent_attention_scratch(sh, H, nq));
   for (auto _ : state) {
     plm::kernels::latent_attention_causal(sh, nq, ql.data(), H * 512, qr.data(), H * 64, 64, cache.data(), plm::dtype::f16,
                                           n_kv - nq + 1, out.data(), H * 512, 0, H, scratch.data());

@@ -245,7 +245,7 @@ TEST_CASE("latent attention equals an expanded double computation, any head grou
           const test_cache cache = make_cache(sh, rows, n_kv, ct);
           const size_t n_out = static_cast<size_t>(n_head * sh.d_latent);
           std::vector<float> out_all(n_out), out_grp(n_out, -1.0f), out_one(n_out, -1.0f), out_ref(n_out);
-          std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));
+          std::vector<float> scratch(k::latent_attention_scratch(sh, n_head));
           auto call = [&](float* out, int64_t h0, int64_t h1) {
             k::latent_attention(sh, ql.data(), qr.data(), sh.d_rope, cache.bytes.data(), ct, n_kv, out, h0, h1, scratch.data());
           };
@@ -312,7 +312,7 @@ TEST_CASE("causal multi-query latent attention equals one call per query, bit fo
       auto rows = randv(n_rows * sh.row(), 62);
       const test_cache cache = make_cache(sh, rows, n_rows, ct);
       std::vector<float> multi(static_cast<size_t>(n_q * n_head * sh.d_latent), -1.0f), single(multi.size(), -1.0f);
-      std::vector<float> scratch(k::latent_attention_scratch(sh, cc.h1 - cc.h0, n_kv0, n_q));
+      std::vector<float> scratch(k::latent_attention_scratch(sh, cc.h1 - cc.h0, n_q));
       k::latent_attention_causal(sh, n_q, ql.data(), n_head * sh.d_latent, qr.data(), n_head * qrs, qrs, cache.bytes.data(),
                                  ct, n_kv0, multi.data(), n_head * sh.d_latent, cc.h0, cc.h1, scratch.data());
       for (int64_t i = 0; i < n_q; ++i)
@@ -375,7 +375,7 @@ TEST_CASE("latent attention split into position splits and merged equals the cau
           CHECK(pf % 16 == 0);
           std::vector<float> pbuf(static_cast<size_t>(n_split) * pf + 16, 7.0f);
           float* parts = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pbuf.data()) + 63) & ~static_cast<uintptr_t>(63));
-          std::vector<float> scratch(k::latent_attention_scratch(sh, n_head, n_kv));
+          std::vector<float> scratch(k::latent_attention_scratch(sh, n_head));
           for (int64_t s = n_split - 1; s >= 0; --s)  // last split first: order of computation is free
             k::latent_attention_partial(sh, 1, ql.data(), 0, qr.data(), 0, sh.d_rope, cache.bytes.data(), ct, n_kv, s,
                                         parts + s * static_cast<int64_t>(pf), 0, n_head, scratch.data());

@@ -428,15 +428,28 @@ inline void fold_partial(float* acc, float& m, double& z, const float* o_p, floa
     z = std::fma(z_p, static_cast<double>(f), z);
   }
 }
+// Entry k (of n = n_q · n_heads) of partial p into the running (acc, m, z): the
+// first split's entry starts them, later ones are folded in.
+inline void fold_split(const float* p, int64_t n, int64_t k, int64_t dl, bool first, float* acc, float& m,
+                       double& z) noexcept {
+  const float* o_p = p + partial_out_offset(n) + k * dl;
+  const float m_p = (p + 2 * n)[k];
+  const double z_p = partial_sum(p)[k];
+  if (first) {
+    m = m_p;
+    z = z_p;
+    std::memcpy(acc, o_p, static_cast<size_t>(dl) * sizeof(float));
+  } else {
+    fold_partial(acc, m, z, o_p, m_p, z_p, dl);
+  }
+}
 }  // namespace detail
 
 /// Floats of scratch latent_attention(_causal) needs for `n_heads` heads and
 /// `n_q` queries (latent_attention_partial needs no more): a chunk of f32 rows,
 /// the packed queries, the chunk's scores, one split's partial and the running
-/// maxima and sums. Independent of the context (n_kv).
-inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_kv,
-                                       int64_t n_q = 1) noexcept {
-  (void)n_kv;
+/// maxima and sums. Independent of the context length.
+inline size_t latent_attention_scratch(const latent_attention_shape& shape, int64_t n_heads, int64_t n_q = 1) noexcept {
   const int64_t n = n_q * n_heads;
   return static_cast<size_t>(detail::span_scratch(shape, n) + 16 + static_cast<int64_t>(latent_attention_partial_floats(shape, n_q, n_heads)) +
                              3 * n + 2);
@@ -449,7 +462,7 @@ inline size_t latent_attention_scratch(const latent_attention_shape& shape, int6
 /// aligned) for query i and head h0 + h at index i·(h1 − h0) + h. A query that
 /// sees no row of the split gets maximum −∞, sum 0 and output 0. Per (query,
 /// head) the arithmetic depends on neither the other queries nor heads of the
-/// call. scratch: latent_attention_scratch(shape, h1 − h0, n_kv0, n_q) floats.
+/// call. scratch: latent_attention_scratch(shape, h1 − h0, n_q) floats.
 inline void latent_attention_partial(const latent_attention_shape& shape, int64_t n_q, const float* q_lat,
                                      int64_t q_lat_stride, const float* q_rope, int64_t q_rope_stride_q,
                                      int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv0,
@@ -552,18 +565,15 @@ inline int64_t latent_attention_splits(int64_t n_kv_max) noexcept {
 inline void latent_attention_merge(const latent_attention_shape& shape, int64_t n_q, int64_t n_heads, const float* partials,
                                    size_t partial_stride, int64_t n_split, float* out, int64_t out_stride, int64_t h0,
                                    int64_t hm0, int64_t hm1) noexcept {
-  const int64_t dl = shape.d_latent, n = n_q * n_heads, oo = detail::partial_out_offset(n);
+  const int64_t dl = shape.d_latent, n = n_q * n_heads;
   for (int64_t i = 0; i < n_q; ++i)
     for (int64_t h = hm0; h < hm1; ++h) {
       const int64_t k = i * n_heads + h;
       float* acc = out + i * out_stride + (h0 + h) * dl;
-      float m = (partials + 2 * n)[k];
-      double z = detail::partial_sum(partials)[k];
-      std::memcpy(acc, partials + oo + k * dl, static_cast<size_t>(dl) * sizeof(float));
-      for (int64_t s = 1; s < n_split; ++s) {
-        const float* p = partials + static_cast<size_t>(s) * partial_stride;
-        detail::fold_partial(acc, m, z, p + oo + k * dl, (p + 2 * n)[k], detail::partial_sum(p)[k], dl);
-      }
+      float m = 0.0f;
+      double z = 0.0;
+      for (int64_t s = 0; s < n_split; ++s)
+        detail::fold_split(partials + static_cast<size_t>(s) * partial_stride, n, k, dl, s == 0, acc, m, z);
       scale(acc, static_cast<float>(1.0 / z), dl);
     }
 }
@@ -579,12 +589,12 @@ inline void latent_attention_merge(const latent_attention_shape& shape, int64_t 
 ///   q_lat: query i, head h at q_lat + i·q_lat_stride + h·d_latent
 ///   q_rope: query i, head h at q_rope + i·q_rope_stride_q + h·q_rope_stride (d_rope values)
 ///   out: query i, head h at out + i·out_stride + h·d_latent (only heads h0..h1 written)
-///   scratch: latent_attention_scratch(shape, h1 - h0, n_kv0, n_q) floats; n_kv0 ≥ 1.
+///   scratch: latent_attention_scratch(shape, h1 - h0, n_q) floats; n_kv0 ≥ 1.
 inline void latent_attention_causal(const latent_attention_shape& shape, int64_t n_q, const float* q_lat,
                                     int64_t q_lat_stride, const float* q_rope, int64_t q_rope_stride_q,
                                     int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv0,
                                     float* out, int64_t out_stride, int64_t h0, int64_t h1, float* scratch) noexcept {
-  const int64_t dl = shape.d_latent, nh = h1 - h0, n = n_q * nh, oo = detail::partial_out_offset(n);
+  const int64_t dl = shape.d_latent, nh = h1 - h0, n = n_q * nh;
   float* part = detail::align64(scratch + detail::span_scratch(shape, n));
   float* run_max = part + latent_attention_partial_floats(shape, n_q, nh);  // [n_q][nh]
   double* run_sum = reinterpret_cast<double*>(                               // [n_q][nh], 8-byte aligned
@@ -596,15 +606,7 @@ inline void latent_attention_causal(const latent_attention_shape& shape, int64_t
     for (int64_t i = 0; i < n_q; ++i)
       for (int64_t h = 0; h < nh; ++h) {
         const int64_t k = i * nh + h;
-        float* acc = out + i * out_stride + (h0 + h) * dl;
-        if (s == 0) {
-          run_max[k] = (part + 2 * n)[k];
-          run_sum[k] = detail::partial_sum(part)[k];
-          std::memcpy(acc, part + oo + k * dl, static_cast<size_t>(dl) * sizeof(float));
-        } else {
-          detail::fold_partial(acc, run_max[k], run_sum[k], part + oo + k * dl, (part + 2 * n)[k],
-                               detail::partial_sum(part)[k], dl);
-        }
+        detail::fold_split(part, n, k, dl, s == 0, out + i * out_stride + (h0 + h) * dl, run_max[k], run_sum[k]);
       }
   }
   for (int64_t i = 0; i < n_q; ++i)
@@ -616,7 +618,7 @@ inline void latent_attention_causal(const latent_attention_shape& shape, int64_t
 /// q_lat: [n_head][d_latent], q_rope: head h at q_rope + h·q_rope_stride (d_rope
 /// values, so the roped parts can stay inside the projected q), cache: [n_kv][row] of
 /// cache_type, out: [n_head][d_latent] (only heads h0..h1 written). scratch:
-/// latent_attention_scratch(shape, h1 - h0, n_kv) floats. n_kv ≥ 1.
+/// latent_attention_scratch(shape, h1 - h0) floats. n_kv ≥ 1.
 inline void latent_attention(const latent_attention_shape& shape, const float* q_lat, const float* q_rope,
                              int64_t q_rope_stride, const void* cache, dtype cache_type, int64_t n_kv, float* out,
                              int64_t h0, int64_t h1, float* scratch) noexcept {

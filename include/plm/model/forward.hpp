@@ -118,6 +118,21 @@ inline size_t max_prep_bytes(const hparams& hp, const weights& w, const forward_
 /// fixed, so the split never depends on the thread count.
 inline constexpr int64_t query_block = 8;
 
+namespace detail {
+// Floats of one thread's attention scratch: a prefill block's head group or a
+// decode split over all heads, whichever needs more.
+inline size_t attention_scratch_per_thread(const kernels::latent_attention_shape& sh, int64_t n_head,
+                                           const forward_config& c) noexcept {
+  const int64_t hpg = heads_per_group(n_head, c.n_threads), qb = std::min(c.n_batch, query_block);
+  return std::max(kernels::latent_attention_scratch(sh, hpg, qb), kernels::latent_attention_scratch(sh, n_head, 1));
+}
+// A decode step's split partials: 64-byte aligned behind the threads' attention
+// scratch (forward_layout reserves 16 floats for the alignment).
+inline float* decode_partials(float* att_scratch, size_t per_thread, int64_t n_threads) noexcept {
+  return kernels::detail::align64(att_scratch + n_threads * static_cast<int64_t>(per_thread));
+}
+}  // namespace detail
+
 /// Lays out every buffer (base == nullptr: only computes the sizes).
 inline forward_sizes forward_layout(const hparams& hp, const weights& w, const forward_config& c, uint8_t* base,
                                     forward_buffers& b) {
@@ -141,12 +156,8 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
   b.active = cur.take_n<int32_t>(hp.n_ff);
   b.prep = static_cast<uint8_t*>(cur.take(detail::max_prep_bytes(hp, w, c)));
   b.rope = cur.take_n<float>(nb * 2 * hp.n_rot);
-  const int64_t hpg = detail::heads_per_group(hp.n_head, c.n_threads);
-  const int64_t qb = std::min(c.n_batch, query_block);
-  // per thread: a prefill block's head group or a decode split over all heads;
-  // then the partials of a decode step's splits (64-byte aligned)
-  const size_t att_per_thread = std::max(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb),
-                                         kernels::latent_attention_scratch(sh, hp.n_head, c.n_ctx, 1));
+  // per thread, then the partials of a decode step's splits (see decode_partials)
+  const size_t att_per_thread = detail::attention_scratch_per_thread(sh, hp.n_head, c);
   b.att_scratch = cur.take_n<float>(c.n_threads * static_cast<int64_t>(att_per_thread) + 16 +
                                     kernels::latent_attention_splits(c.n_ctx) *
                                         static_cast<int64_t>(kernels::latent_attention_partial_floats(sh, 1, hp.n_head)));
@@ -208,12 +219,9 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
   const int64_t hpg = detail::heads_per_group(H, c.n_threads);
   const int64_t n_groups = (H + hpg - 1) / hpg;
   const int64_t qb = std::min(c.n_batch, query_block);
-  const size_t att_scratch = std::max(kernels::latent_attention_scratch(sh, hpg, c.n_ctx, qb),
-                                      kernels::latent_attention_scratch(sh, H, c.n_ctx, 1));
+  const size_t att_scratch = detail::attention_scratch_per_thread(sh, H, c);
   const size_t att_partial = kernels::latent_attention_partial_floats(sh, 1, H);
-  float* const att_partials = reinterpret_cast<float*>(  // [splits][att_partial] of a decode step
-      (reinterpret_cast<uintptr_t>(b.att_scratch + c.n_threads * static_cast<int64_t>(att_scratch)) + 63) &
-      ~static_cast<uintptr_t>(63));
+  float* const att_partials = detail::decode_partials(b.att_scratch, att_scratch, c.n_threads);  // [splits][att_partial]
   const int64_t n_qblocks = (n + qb - 1) / qb;
 
   for (int64_t il = 0; il < hp.n_layer; ++il) {
