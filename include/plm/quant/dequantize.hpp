@@ -58,8 +58,7 @@ inline void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n) noexce
     _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
     _mm256_storeu_ps(y + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
   }
-  return;
-#endif
+#else
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
     const float d = fp16_to_fp32(x[b].d);
     for (int j = 0; j < 16; ++j) {
@@ -67,6 +66,7 @@ inline void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n) noexce
       y[j + 16] = static_cast<float>((x[b].qs[j] >> 4) - 8) * d;
     }
   }
+#endif
 }
 
 inline void dequantize_row_q4_1(const block_q4_1* x, float* y, int64_t n) noexcept {
@@ -123,12 +123,12 @@ inline void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t n) noexce
       _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
     }
   }
-  return;
-#endif
+#else
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
     const float d = fp16_to_fp32(x[b].d);
     for (int j = 0; j < qk32; ++j) y[j] = static_cast<float>(x[b].qs[j]) * d;
   }
+#endif
 }
 
 inline void dequantize_row_q8_1(const block_q8_1* x, float* y, int64_t n) noexcept {
