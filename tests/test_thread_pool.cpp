@@ -104,6 +104,39 @@ TEST_CASE("every task runs exactly once, on a valid thread index") {
   }
 }
 
+TEST_CASE("a thread that is done takes the remaining tasks of a slow one, from the back") {
+  // 2 threads, 8 tasks: the caller's share is 0..3, the worker's 4..7. Task 0
+  // (the caller's first) waits until tasks 1..3 have run, which only a thread
+  // stealing them can do; without stealing it gives up after 10 s and the
+  // checks fail (no hang). Stolen tasks are taken last first. (Task 0 itself
+  // may run on either thread, if the caller is descheduled right after it
+  // publishes the job; the worker still runs 4..7 first, then 3, 2, 1.)
+  plm::thread_pool pool = make_pool(2);
+  for (int round = 0; round < 5; ++round) {
+    std::vector<size_t> ran_on(8, 99);
+    std::vector<int> order(8, -1);
+    std::atomic<int> done_1_to_3{0}, seq{0};
+    bool waited_out = false;
+    pool.parallel_for(8, [&](size_t task, size_t thread) {
+      if (task == 0) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (done_1_to_3.load() < 3)
+          if (std::chrono::steady_clock::now() > give_up) {
+            waited_out = true;
+            break;
+          }
+      }
+      ran_on[task] = thread;
+      order[task] = seq.fetch_add(1);
+      if (task >= 1 && task <= 3) done_1_to_3.fetch_add(1);
+    });
+    CHECK_FALSE(waited_out);
+    for (size_t t = 1; t < 8; ++t) CHECK(ran_on[t] == 1);
+    CHECK(order[3] < order[2]);
+    CHECK(order[2] < order[1]);
+  }
+}
+
 TEST_CASE("a thread index always maps to one OS thread, distinct indices to distinct threads") {
   plm::thread_pool pool = make_pool(4);
   for (int round = 0; round < 20; ++round) {

@@ -7,10 +7,12 @@
 // and lets workers spin on that counter for a bounded number of iterations
 // before falling asleep on a condition variable (idle pools do not burn CPU).
 //
-// Determinism: parallel_for partitions task indices statically. Task i always
-// performs the same work whatever the thread count; results are deterministic
-// as long as each task writes its own fixed output slice and reductions across
-// tasks are done in task order by the caller (never "per thread").
+// Determinism: parallel_for deals task indices in static contiguous shares, and
+// a thread done with its share takes the remaining tasks from the back of the
+// others'. Task i always performs the same work whatever the thread count or
+// the thread that runs it; results are deterministic as long as each task
+// writes its own fixed output slice and reductions across tasks are done in
+// task order by the caller (never "per thread").
 //
 // No heap use per call: callbacks are passed as plm::function_ref and the job
 // is published in preallocated shared state. All allocation happens in create().
@@ -129,11 +131,57 @@ struct pool_shared {
 #endif
   size_t n_started = 0;  // workers actually running (joined on destruction)
 
+  // Each thread's share of the current job as [next, end) packed in one word
+  // (next low, end high), so the owner can take tasks from the front and an
+  // idle thread steal them from the back without a lock.
+  struct alignas(64) share_slot {
+    std::atomic<uint64_t> range{0};
+  };
+  std::unique_ptr<share_slot[]> shares;
+
+  static uint64_t pack(size_t next, size_t end) noexcept { return static_cast<uint64_t>(next) | static_cast<uint64_t>(end) << 32; }
+
+  // Called by the caller before publishing a job: the static shares.
+  void deal(size_t n_tasks) noexcept {
+    for (size_t i = 0; i < n_threads; ++i) {
+      size_t first = 0, last = 0;
+      static_share(n_tasks, n_threads, i, first, last);
+      shares[i].range.store(pack(first, last), std::memory_order_relaxed);
+    }
+  }
+
+  // Claims the first task of slot i (from_back false) or its last (true).
+  static bool claim(share_slot& slot, bool from_back, size_t& task) noexcept {
+    uint64_t v = slot.range.load(std::memory_order_relaxed);
+    for (;;) {
+      const size_t next = static_cast<size_t>(v & 0xFFFFFFFFu), end = static_cast<size_t>(v >> 32);
+      if (next >= end) return false;
+      const uint64_t want = from_back ? pack(next, end - 1) : pack(next + 1, end);
+      if (slot.range.compare_exchange_weak(v, want, std::memory_order_relaxed, std::memory_order_relaxed)) {
+        task = from_back ? end - 1 : next;
+        return true;
+      }
+    }
+  }
+
+  // Runs the thread's own share front to back, then steals from the back of
+  // the others' shares until none is left. A core slowed by a neighbour or a
+  // busier memory channel then no longer leaves the other waiting at the end
+  // of every matvec. Which thread runs a task never changes what it computes.
   void run_share(size_t thread) {
-    size_t first = 0, last = 0;
-    static_share(job_tasks, n_threads, thread, first, last);
     const auto& fn = *job;
-    for (size_t t = first; t < last; ++t) fn(t, thread);
+    size_t t = 0;
+    if (job_tasks > 0xFFFFFFFFu) {  // beyond the packed range: the plain static share
+      size_t first = 0, last = 0;
+      static_share(job_tasks, n_threads, thread, first, last);
+      for (t = first; t < last; ++t) fn(t, thread);
+      return;
+    }
+    while (claim(shares[thread], false, t)) fn(t, thread);
+    for (size_t k = 1; k < n_threads; ++k) {
+      share_slot& victim = shares[(thread + k) % n_threads];
+      while (claim(victim, true, t)) fn(t, thread);
+    }
   }
 
   uint64_t wait_generation(uint64_t seen) {
@@ -254,6 +302,8 @@ class thread_pool {
     if (!shared) return make_error(errc::out_of_memory, "thread_pool: could not allocate shared state");
     shared->n_threads = n_threads;
     shared->spin_iterations = options.spin_iterations;
+    shared->shares.reset(new (std::nothrow) detail::pool_shared::share_slot[n_threads]);
+    if (!shared->shares) return make_error(errc::out_of_memory, "thread_pool: could not allocate the task shares");
     const size_t n_workers = n_threads - 1;
     if (n_workers == 0) return thread_pool(std::move(shared));
 
@@ -338,8 +388,10 @@ class thread_pool {
   size_t size() const noexcept { return shared_ ? shared_->n_threads : 0; }
 
   /// Runs fn(task, thread) for every task in [0, n_tasks) exactly once and
-  /// returns when all have finished. Tasks are split into size() contiguous
-  /// blocks (sizes differ by at most one); thread 0 is the caller. `thread` is
+  /// returns when all have finished. Tasks are dealt in size() contiguous
+  /// blocks (sizes differ by at most one), each run front to back by its
+  /// thread; a thread that finishes early takes tasks from the back of the
+  /// others' blocks, so which thread runs a task is not fixed. Thread 0 is the caller. `thread` is
   /// < size() and distinct among concurrently running tasks, so it may index
   /// per-thread scratch. A call from inside a task of this pool runs its tasks
   /// inline on the current thread (same `thread` index). Calls from different
@@ -364,6 +416,7 @@ class thread_pool {
     std::lock_guard<std::mutex> call_lock(s->call_mutex);
     s->job = &fn;
     s->job_tasks = n_tasks;
+    s->deal(n_tasks);
     s->pending.store(s->n_threads - 1, std::memory_order_relaxed);
     s->publish();
     const detail::pool_thread_state saved = me;
