@@ -225,6 +225,60 @@ TEST_CASE("quantized weights agree with the reference run on the same (dequantiz
   }
 }
 
+TEST_CASE("the tiled W_UV copy holds attn_kv_b's V rows head after head and computes their products") {
+  // load_weights() tiles head h's V rows of attn_kv_b (rows h·256 + 128 ..) into rows
+  // h·128 .. of attn_v_tiled, for tileable types in this build. Each of its rows must
+  // dequantize to the kv_b row it came from and give the same dot products (to f32
+  // rounding: the tile kernels group the per-block sums differently).
+  for (plm::dtype wt : {plm::dtype::q8_0, plm::dtype::q4_0, plm::dtype::q4_k, plm::dtype::q6_k, plm::dtype::f16,
+                        plm::dtype::bf16, plm::dtype::q5_k}) {
+    CAPTURE(plm::name(wt));
+    auto spec = plm_dims();
+    spec.matrix_type = wt;
+    spec.seed = 31;
+    const std::string path = tmp_path(std::string("wuv_") + std::string(plm::name(wt)));
+    REQUIRE(plm_test::write_model(spec, path));
+    auto m = plm::model::load(path);
+    REQUIRE(m);
+    const auto& hp = m->params();
+    const int64_t H = hp.n_head, NOPE = hp.head_dim_nope(), DV = hp.head_dim_v, KVR = hp.kv_lora_rank;
+    std::mt19937 g(3);
+    std::normal_distribution<float> normal;
+    std::vector<float> x(static_cast<size_t>(KVR));
+    for (auto& v : x) v = normal(g);
+    std::vector<uint8_t> prep(plm::kernels::activation_bytes(wt, KVR));
+    plm::kernels::prepare_activation(wt, x.data(), KVR, prep.data());
+    for (const auto& L : m->weights().layers) {
+      REQUIRE((L.attn_v_tiled.data != nullptr) == plm::kernels::tileable(wt));
+      if (!L.attn_v_tiled.data) continue;
+      CHECK(L.attn_v_tiled.layout == plm::tensor_layout::tiles16);
+      CHECK(L.attn_v_tiled.ne[0] == KVR);
+      CHECK(L.attn_v_tiled.ne[1] == H * DV);
+      std::vector<float> yt(static_cast<size_t>(H * DV)), yr(yt.size()), a(static_cast<size_t>(KVR)), b(a.size());
+      plm::kernels::matvec(L.attn_v_tiled, prep.data(), yt.data(), 0, H * DV);
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t src0 = h * (NOPE + DV) + NOPE;
+        plm::kernels::matvec(L.attn_kv_b, prep.data(), yr.data() + h * DV, src0, src0 + DV);
+        for (int64_t i = 0; i < DV; ++i) {
+          REQUIRE(plm::kernels::dequantize_weight_row(L.attn_v_tiled, h * DV + i, a.data()));
+          REQUIRE(plm::kernels::dequantize_weight_row(L.attn_kv_b, src0 + i, b.data()));
+          double worst = 0.0, scale = 0.0;
+          for (int64_t k = 0; k < KVR; ++k) {
+            worst = std::max(worst, std::fabs(static_cast<double>(a[static_cast<size_t>(k)]) - b[static_cast<size_t>(k)]));
+            scale = std::max(scale, std::fabs(static_cast<double>(b[static_cast<size_t>(k)])));
+          }
+          CAPTURE(h);
+          CAPTURE(i);
+          CHECK(worst <= 1e-6 * scale);
+          double dot_scale = 0.0;
+          for (int64_t k = 0; k < KVR; ++k) dot_scale += std::fabs(static_cast<double>(b[static_cast<size_t>(k)]) * x[static_cast<size_t>(k)]);
+          CHECK(std::fabs(yt[static_cast<size_t>(h * DV + i)] - yr[static_cast<size_t>(h * DV + i)]) <= 1e-4 * dot_scale);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("logits are bit-identical for 1, 2 and 3 threads") {
   for (plm::dtype wt : {plm::dtype::f32, plm::dtype::q8_0}) {
     auto spec = plm_dims();

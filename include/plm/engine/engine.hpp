@@ -77,7 +77,7 @@ inline result<size_t> plan_model(const gguf::file& f, const load_options& option
     down.push_back(dd->type);
   }
   PLM_TRY(size_t owned, network::owned_weight_bytes(hp, down, options.sparse_ffn));
-  return owned + (options.tile_weights ? network::tiled_weight_bytes(f, hp.n_layer) : 0);
+  return owned + (options.tile_weights ? network::tiled_weight_bytes(f, hp) : 0);
 }
 /// plan_model() of a file on disk (mapped on demand, nothing read into memory).
 inline result<size_t> plan_model(const std::string& path, const load_options& options = {}) {

@@ -294,17 +294,21 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
           linear_prepare(L.attn_kv_b.type, b.o_lat + (t * H + h) * KVR, KVR, b.prep + static_cast<size_t>(h * n + t) * stride);
       });
       const int64_t chunks_per_head = (DV + rows_per_task - 1) / rows_per_task;
+      const bool tiled_v = L.attn_v_tiled.data != nullptr;  // its rows are head h's at h·DV: straight into attn
       pool.parallel_for(static_cast<size_t>(H * chunks_per_head), [&](size_t task, size_t) {
         const int64_t h = static_cast<int64_t>(task) / chunks_per_head, k = static_cast<int64_t>(task) % chunks_per_head;
-        const int64_t base = h * (NOPE + DV) + NOPE;
+        const uint8_t* x = b.prep + static_cast<size_t>(h * n) * stride;
+        const int64_t base = tiled_v ? h * DV : h * (NOPE + DV) + NOPE;
         const int64_t r0 = base + k * rows_per_task, r1 = std::min(base + DV, r0 + rows_per_task);
-        linear_rows(L.attn_kv_b, b.prep + static_cast<size_t>(h * n) * stride, n, b.v_rows, hp.kv_b_rows(), r0, r1);
+        if (tiled_v) linear_rows(L.attn_v_tiled, x, n, b.attn, H * DV, r0, r1);
+        else linear_rows(L.attn_kv_b, x, n, b.v_rows, hp.kv_b_rows(), r0, r1);
       });
-      for_tokens([&](int64_t t) {
-        for (int64_t h = 0; h < H; ++h)
-          std::memcpy(b.attn + t * H * DV + h * DV, b.v_rows + t * hp.kv_b_rows() + h * (NOPE + DV) + NOPE,
-                      static_cast<size_t>(DV) * sizeof(float));
-      });
+      if (!tiled_v)
+        for_tokens([&](int64_t t) {
+          for (int64_t h = 0; h < H; ++h)
+            std::memcpy(b.attn + t * H * DV + h * DV, b.v_rows + t * hp.kv_b_rows() + h * (NOPE + DV) + NOPE,
+                        static_cast<size_t>(DV) * sizeof(float));
+        });
     }
     prepare(L.attn_output.type, b.attn, H * DV, H * DV, b.prep);
     project(L.attn_output, b.prep, b.proj, E);

@@ -42,6 +42,7 @@ struct layer_weights {
   tensor_view attn_kv_a;             // [576 rows][n_embd]: latent 512 | k_pe 64
   const float* kv_a_norm = nullptr;  // [kv_lora_rank]
   tensor_view attn_kv_b;             // [n_head·256 rows][512]: per head K(128) then V(128) rows
+  tensor_view attn_v_tiled;          // [n_head·128 rows][512]: attn_kv_b's V rows, head after head, tiled (data null if not)
   tensor_view attn_output;           // [n_embd rows][n_head·128]
   const float* ffn_norm = nullptr;   // [n_embd]
   tensor_view ffn_up;                // [n_ff rows][n_embd]
@@ -115,6 +116,26 @@ inline constexpr tiled_projection tiled_projections[] = {
     {"ffn_down", &layer_weights::ffn_down},
 };
 
+namespace detail {
+// Rows [h·(nope + v) + nope, +v) of attn_kv_b: head h's W_UV, as a matrix of its own.
+inline tensor_view w_uv_rows(const tensor_view& kv_b, const hparams& hp, int64_t h) noexcept {
+  tensor_view v = kv_b;
+  v.ne[1] = hp.head_dim_v;
+  v.data = kv_b.row(h * (hp.head_dim_nope() + hp.head_dim_v) + hp.head_dim_nope());
+  return v;
+}
+// Whether load_weights() keeps a tiled copy of the W_UV rows: a tileable type and whole
+// tiles per head (PLM: 128 rows), so the heads' tiles laid one after the other are
+// the tiling of one [n_head·v rows] matrix.
+inline bool tile_w_uv(dtype t, const hparams& hp) noexcept {
+  return kernels::tileable(t) && hp.head_dim_v % kernels::tile_rows == 0;
+}
+// Bytes of that copy (0 when none).
+inline size_t w_uv_tiled_bytes(const tensor_view& kv_b, const hparams& hp) noexcept {
+  return tile_w_uv(kv_b.type, hp) ? static_cast<size_t>(hp.n_head) * kernels::tiled_bytes(w_uv_rows(kv_b, hp, 0)) : 0;
+}
+}  // namespace detail
+
 /// Names of the tensors load_weights() tiles when their type is tileable: the
 /// tiled_projections of every layer, then the logits matrix (output.weight, or
 /// token_embd.weight when tied).
@@ -125,13 +146,20 @@ inline void for_each_tiled_name(const gguf::file& f, int64_t n_layer, Fn&& fn) {
   fn(std::string(f.find_tensor("output.weight") ? "output.weight" : "token_embd.weight"));
 }
 
-/// Owned bytes the tiled copies of f's projections take (0 when none is tileable in this build).
-inline size_t tiled_weight_bytes(const gguf::file& f, int64_t n_layer) {
+/// Owned bytes the tiled copies of f's projections take (0 when none is tileable in this
+/// build): the tiled_projections and the logits matrix, which the tiles replace, and
+/// the W_UV rows of attn_kv_b, tiled beside the row layout its W_UK rows are read in.
+inline size_t tiled_weight_bytes(const gguf::file& f, const hparams& hp) {
   size_t total = 0;
-  for_each_tiled_name(f, n_layer, [&](const std::string& name) {
+  for_each_tiled_name(f, hp.n_layer, [&](const std::string& name) {
     const gguf::tensor_info* ti = f.find_tensor(name);
     if (ti && kernels::tileable(ti->type) && ti->n_dims == 2) total += arena::footprint(kernels::tiled_bytes(f.view(*ti)));
   });
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    const gguf::tensor_info* ti = f.find_tensor(detail::layer_name(il, "attn_kv_b"));
+    if (ti && ti->n_dims == 2 && ti->ne[1] == hp.kv_b_rows())
+      total += arena::footprint(detail::w_uv_tiled_bytes(f.view(*ti), hp));
+  }
   return total;
 }
 
@@ -192,7 +220,7 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
   }
 
   PLM_TRY(size_t owned, owned_weight_bytes(hp, down_types, sparse_ffn));
-  const size_t tiled = tile ? tiled_weight_bytes(f, hp.n_layer) : 0;
+  const size_t tiled = tile ? tiled_weight_bytes(f, hp) : 0;
   owned += tiled;
   if (ext != nullptr) {
     if (reinterpret_cast<uintptr_t>(ext) % buffer_alignment != 0)
@@ -225,9 +253,27 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
       f.release(src.data, src.n_bytes());
       return true;
     };
+    // W_UV: each head's rows tiled into the next tiled_bytes(head) of one block; the
+    // row-major original stays mapped for the W_UK rows (dequantized row by row).
+    auto tile_w_uv = [&](layer_weights& L) -> bool {
+      const size_t bytes = detail::w_uv_tiled_bytes(L.attn_kv_b, hp);
+      if (bytes == 0) return true;
+      auto* dst = static_cast<uint8_t*>(mem.take(bytes));
+      if (!dst) return false;
+      const size_t per_head = bytes / static_cast<size_t>(hp.n_head);
+      for (int64_t h = 0; h < hp.n_head; ++h) {
+        const tensor_view t = kernels::tile_weights(detail::w_uv_rows(L.attn_kv_b, hp, h), dst + static_cast<size_t>(h) * per_head);
+        if (h == 0) L.attn_v_tiled = t;
+      }
+      L.attn_v_tiled.ne[1] = hp.n_head * hp.head_dim_v;
+      L.attn_v_tiled.data = dst;
+      return true;
+    };
     bool ok = true;
-    for (auto& L : w.layers)
+    for (auto& L : w.layers) {
       for (const auto& p : tiled_projections) ok = ok && tile_one(L.*p.view);
+      ok = ok && tile_w_uv(L);
+    }
     const bool tied = w.output.data == w.token_embd.data;
     ok = ok && tile_one(w.output);
     if (tied) w.token_embd = w.output;
