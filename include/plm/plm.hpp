@@ -35,6 +35,7 @@
 #include "plm/kernels/matvec.hpp"
 #include "plm/kernels/norm.hpp"
 #include "plm/kernels/rope.hpp"
+#include "plm/kernels/rows_combination.hpp"
 #include "plm/kernels/softmax.hpp"
 #include "plm/kernels/sparse_ffn.hpp"
 #include "plm/kernels/vec.hpp"
