@@ -356,7 +356,7 @@ inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b, p += 2368) {
-    prefetch_lines<_MM_HINT_T0>(p + tile_prefetch, 2368);
+    prefetch_lines<_MM_HINT_T1>(p + tile_prefetch, q4k_tile_qs);  // scales; the quants' lines one per load below
     const __m512 dd = f16x16(p), dm = f16x16(p + q4k_tile_dmin);
     __m512i isum[NT], msum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
@@ -364,6 +364,7 @@ inline void tile_dot_q4k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
       __m512i lo[NT], hi[NT];
       for (int t = 0; t < NT; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
       for (int g = 0; g < 8; ++g) {
+        _mm_prefetch(reinterpret_cast<const char*>(p) + tile_prefetch + q4k_tile_qs + 64 * (8 * c + g), _MM_HINT_T1);
         const __m512i v = _mm512_loadu_si512(p + q4k_tile_qs + 64 * (8 * c + g));
         const __m512i vl = _mm512_and_si512(v, m4), vh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         for (int t = 0; t < NT; ++t) {
@@ -405,7 +406,7 @@ inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
   for (int64_t b = 0; b < nb; ++b, p += 3360) {
-    prefetch_lines<_MM_HINT_T0>(p + tile_prefetch, 3360);
+    prefetch_lines<_MM_HINT_T1>(p + tile_prefetch, q6k_tile_qs);  // scales; the quants' lines with their first loads
     const __m512 dd = f16x16(p);
     __m512i isum[NT];
     for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
@@ -417,6 +418,7 @@ inline void tile_dot_q6k_avx512(int64_t n, const uint8_t* p, const uint8_t* X, s
           for (int t = 0; t < NT; ++t) s[t] = _mm512_set1_epi32(-32 * y[t][b].bsums[j]);
           for (int g = 4 * half; g < 4 * half + 4; ++g) {
             const uint8_t* v = p + q6k_tile_qs + static_cast<size_t>((h * 8 + g) * 3) * 64;
+            if (k == 0) prefetch_lines<_MM_HINT_T1>(v + tile_prefetch, 192);
             const __m512i l = _mm512_loadu_si512(v + 64 * (k & 1)), hb = _mm512_loadu_si512(v + 128);
             const __m512i lo4 = k < 2 ? _mm512_and_si512(l, m4) : _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
             const __m512i hi2 = k == 0   ? _mm512_slli_epi16(hb, 4)
