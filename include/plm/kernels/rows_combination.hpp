@@ -47,6 +47,9 @@ inline void rows_combination_blocks(const uint8_t* p, size_t stride, int64_t k, 
   for (auto& a : acc) a = _mm512_setzero_ps();
   const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
   for (int64_t j = 0; j < k; ++j, p += stride) {
+    // the part of row j + 8 this pass reads (the rows are read once, from DRAM)
+    if (j + 8 < k)
+      for (size_t o = 0; o < NB * bb; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + 8 * stride + o), _MM_HINT_T0);
     const __m512 xv = _mm512_set1_ps(x[j]);
     for (int b = 0; b < NB; ++b) {
       const uint8_t* blk = p + static_cast<size_t>(b) * bb;
