@@ -178,7 +178,7 @@ inline void score_block(const float* q, int64_t qs, const float* const* rows, in
     for (int k = 0; k < RB; ++k) r[k] = fbatch::load_unaligned(rows[k] + c);
     for (int h = 0; h < HB; ++h) {
       const fbatch qv = fbatch::load_unaligned(q + h * qs + c);
-      for (int k = 0; k < RB; ++k) acc[h * RB + k] = xsimd::fma(qv, r[k], acc[h * RB + k]);
+      for (int k = 0; k < RB; ++k) acc[h * RB + k] = detail::fmadd(qv, r[k], acc[h * RB + k]);
     }
   }
 #if defined(PLM_DETAIL_ATT_AVX512)
@@ -223,7 +223,7 @@ inline void value_block(const float* p, int64_t ps, const float* rows, int64_t r
       for (int j = 0; j < CB; ++j) rv[j] = fbatch::load_unaligned(r + j * w);
       for (int h = 0; h < HB; ++h) {
         const fbatch pv(ph[h][t]);
-        for (int j = 0; j < CB; ++j) acc[h * CB + j] = xsimd::fma(pv, rv[j], acc[h * CB + j]);
+        for (int j = 0; j < CB; ++j) acc[h * CB + j] = detail::fmadd(pv, rv[j], acc[h * CB + j]);
       }
     }
     for (int h = 0; h < HB; ++h)
@@ -235,7 +235,7 @@ inline void value_block(const float* p, int64_t ps, const float* rows, int64_t r
     const float* r = rows + c;
     for (int64_t t = 0; t < nt; ++t, r += rs) {
       const fbatch rv = fbatch::load_unaligned(r);
-      for (int h = 0; h < HB; ++h) acc[h] = xsimd::fma(fbatch(ph[h][t]), rv, acc[h]);
+      for (int h = 0; h < HB; ++h) acc[h] = detail::fmadd(fbatch(ph[h][t]), rv, acc[h]);
     }
     for (int h = 0; h < HB; ++h) acc[h].store_unaligned(out + h * os + c);
   }

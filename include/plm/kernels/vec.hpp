@@ -32,6 +32,17 @@ namespace detail {
 #define PLM_DETAIL_KERNELS_SIMD 1
 using fbatch = xsimd::batch<float>;
 inline constexpr int64_t fwidth = static_cast<int64_t>(fbatch::size);
+// a·b + c rounded once. xsimd 8's fma has no AVX-512 kernel: its generic a·b + c
+// is fused only where the compiler contracts it (GCC at -O2 and up, not at -O1),
+// so kernels that promise the bits of an fma chain call this instead.
+inline fbatch fmadd(const fbatch& a, const fbatch& b, const fbatch& c) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (fbatch::size == 16) return fbatch(_mm512_fmadd_ps(a, b, c));
+  else return xsimd::fma(a, b, c);
+#else
+  return xsimd::fma(a, b, c);
+#endif
+}
 #else
 #define PLM_DETAIL_KERNELS_SIMD 0
 #endif
@@ -67,12 +78,12 @@ inline float dot(const float* a, const float* b, int64_t n) noexcept {
   fbatch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
   int64_t i = 0;
   for (; i < n - n % (4 * w); i += 4 * w) {
-    s0 = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), s0);
-    s1 = xsimd::fma(fbatch::load_unaligned(a + i + w), fbatch::load_unaligned(b + i + w), s1);
-    s2 = xsimd::fma(fbatch::load_unaligned(a + i + 2 * w), fbatch::load_unaligned(b + i + 2 * w), s2);
-    s3 = xsimd::fma(fbatch::load_unaligned(a + i + 3 * w), fbatch::load_unaligned(b + i + 3 * w), s3);
+    s0 = detail::fmadd(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), s0);
+    s1 = detail::fmadd(fbatch::load_unaligned(a + i + w), fbatch::load_unaligned(b + i + w), s1);
+    s2 = detail::fmadd(fbatch::load_unaligned(a + i + 2 * w), fbatch::load_unaligned(b + i + 2 * w), s2);
+    s3 = detail::fmadd(fbatch::load_unaligned(a + i + 3 * w), fbatch::load_unaligned(b + i + 3 * w), s3);
   }
-  for (; i < n - n % w; i += w) s0 = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), s0);
+  for (; i < n - n % w; i += w) s0 = detail::fmadd(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), s0);
   float s = xsimd::hadd((s0 + s1) + (s2 + s3));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -89,10 +100,10 @@ inline void axpy(float a, const float* x, float* y, int64_t n) noexcept {
   const fbatch va(a);
   int64_t i = 0;
   for (; i < n - n % (2 * w); i += 2 * w) {
-    xsimd::fma(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
-    xsimd::fma(va, fbatch::load_unaligned(x + i + w), fbatch::load_unaligned(y + i + w)).store_unaligned(y + i + w);
+    detail::fmadd(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
+    detail::fmadd(va, fbatch::load_unaligned(x + i + w), fbatch::load_unaligned(y + i + w)).store_unaligned(y + i + w);
   }
-  for (; i < n - n % w; i += w) xsimd::fma(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
+  for (; i < n - n % w; i += w) detail::fmadd(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
   for (; i < n; ++i) y[i] += a * x[i];
 #else
   ref::axpy(a, x, y, n);
@@ -175,10 +186,10 @@ inline void coeff_rows_product(const float* X, int64_t ldx, int64_t nt, const fl
                      r2 = fbatch::load_unaligned(r + 2 * w), r3 = fbatch::load_unaligned(r + 3 * w);
         for (int64_t t = 0; t < tb; ++t) {
           const fbatch xv(X[(t0 + t) * ldx + j]);
-          acc[t][0] = xsimd::fma(xv, r0, acc[t][0]);
-          acc[t][1] = xsimd::fma(xv, r1, acc[t][1]);
-          acc[t][2] = xsimd::fma(xv, r2, acc[t][2]);
-          acc[t][3] = xsimd::fma(xv, r3, acc[t][3]);
+          acc[t][0] = detail::fmadd(xv, r0, acc[t][0]);
+          acc[t][1] = detail::fmadd(xv, r1, acc[t][1]);
+          acc[t][2] = detail::fmadd(xv, r2, acc[t][2]);
+          acc[t][3] = detail::fmadd(xv, r3, acc[t][3]);
         }
       }
       for (int64_t t = 0; t < tb; ++t)
