@@ -107,7 +107,9 @@ TEST_CASE("repack_down: A·q − B reproduces quant::dequantize_row bit for bit,
 TEST_CASE("sparse down projection equals the dense product at 0%, ~50%, ~90% and 100% sparsity") {
   for (dtype t : all_types) {
     CAPTURE(plm::name(t));
-    const int64_t n_in = 768, n_out = 300;  // 300: output slices with a ragged tail
+    // 600 outputs computed as [0, 256) and [256, 600): two whole 256-output slices
+    // (the AVX-512 q8 slice kernel) and a ragged tail (the portable loop)
+    const int64_t n_in = 768, n_out = 600;
     auto bytes = random_weights(t, n_in, n_out, 11);
     auto W = plm::tensor_view::contiguous(t, {n_in, n_out}, bytes.data(), "down");
     auto buf = plm::aligned_buffer::allocate(*k::sparse_down_bytes(t, n_in, n_out));
@@ -125,8 +127,8 @@ TEST_CASE("sparse down projection equals the dense product at 0%, ~50%, ~90% and
       std::vector<int32_t> act(a.size());
       const int64_t n_act = k::relu_sqr_active(a.data(), n_in, act.data());
       std::vector<float> y(static_cast<size_t>(n_out), 123.0f), yr(y.size(), 321.0f);
-      k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 0, 100);
-      k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 100, n_out);
+      k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 0, 256);
+      k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 256, n_out);
       k::ref::sparse_down_apply(*d, a.data(), act.data(), n_act, yr.data(), 0, n_out);
       for (int64_t r = 0; r < n_out; ++r) {
         double e = 0.0, mag = 0.0;

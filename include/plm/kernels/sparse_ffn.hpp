@@ -39,6 +39,10 @@
 #include "plm/core/tensor.hpp"
 #include "plm/kernels/vec.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace plm::kernels {
 
 /// How a repacked down matrix stores its columns.
@@ -379,6 +383,52 @@ inline void prefetch_read(const void* p) noexcept {
   (void)p;
 #endif
 }
+
+#if defined(__AVX512F__)
+#define PLM_DETAIL_SPARSE_AVX512 1
+// One whole q8 slice (sparse_slice outputs) with the group sums t in 16
+// vector registers instead of an array in L1 (a load and a store per 16
+// multiply-adds there): per active neuron its 256 int8 widened 16 at a time
+// and fused-multiply-added with a_j, the next neurons' lines asked for one
+// per 64 bytes used. Per output the same fmas in the same order as the
+// portable loop: t = fma(a_j, q, t) over the group's active neurons, then
+// out = fma(A, t, out) and out = out − B·Σa_j fused.
+inline void sparse_q8_slice_avx512(const sparse_down& d, const float* a, const int32_t* active, int64_t n_active,
+                                   const int8_t* c, int64_t s0, float* out) noexcept {
+  static_assert(sparse_slice == 256, "16 vectors of 16 outputs");
+  const int64_t n_out = d.n_out;
+  int64_t i = 0;
+  while (i < n_active) {
+    const int64_t g = active[i] / d.group;
+    __m512 t[16];
+    for (auto& v : t) v = _mm512_setzero_ps();
+    float sa = 0.0f;
+    for (; i < n_active && active[i] / d.group == g; ++i) {
+      const int8_t* next = i + sparse_prefetch_ahead < n_active ? c + active[i + sparse_prefetch_ahead] * n_out : nullptr;
+      const float aj = a[active[i]];
+      const __m512 av = _mm512_set1_ps(aj);
+      const int8_t* col = c + active[i] * n_out;
+      for (int v = 0; v < 16; ++v) {
+        if (next && v % 4 == 0) prefetch_read(next + 16 * v);
+        const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col + 16 * v))));
+        t[v] = _mm512_fmadd_ps(av, w, t[v]);
+      }
+      sa += aj;
+    }
+    const float* A = d.scale + g * n_out + s0;
+    for (int v = 0; v < 16; ++v)
+      _mm512_storeu_ps(out + 16 * v, _mm512_fmadd_ps(_mm512_loadu_ps(A + 16 * v), t[v], _mm512_loadu_ps(out + 16 * v)));
+    if (d.offset) {
+      const float* B = d.offset + g * n_out + s0;
+      const __m512 sv = _mm512_set1_ps(sa);
+      for (int v = 0; v < 16; ++v)
+        _mm512_storeu_ps(out + 16 * v, _mm512_fnmadd_ps(_mm512_loadu_ps(B + 16 * v), sv, _mm512_loadu_ps(out + 16 * v)));
+    }
+  }
+}
+#else
+#define PLM_DETAIL_SPARSE_AVX512 0
+#endif
 }
 
 /// y[r] = Σ_j a_j W(r, j) for r in [r0, r1) (overwrites), reading only the
@@ -411,6 +461,12 @@ inline void sparse_down_apply(const sparse_down& d, const float* a, const int32_
       }
       case sparse_down_format::q8: {
         const int8_t* c = static_cast<const int8_t*>(d.columns) + s0;
+#if PLM_DETAIL_SPARSE_AVX512
+        if (len == detail::sparse_slice) {
+          detail::sparse_q8_slice_avx512(d, a, active, n_active, c, s0, out);
+          break;
+        }
+#endif
         alignas(64) float t[detail::sparse_slice];
         int64_t i = 0;
         while (i < n_active) {
@@ -443,3 +499,5 @@ inline void sparse_down_apply(const sparse_down& d, const float* a, const int32_
 }
 
 }  // namespace plm::kernels
+
+#undef PLM_DETAIL_SPARSE_AVX512
