@@ -246,11 +246,8 @@ TEST_CASE("the tiled W_UV copy holds attn_kv_b's V rows head after head and comp
     auto spec = plm_dims();
     spec.matrix_type = wt;
     spec.seed = 31;
-    const std::string path = tmp_path(std::string("wuv_") + std::string(plm::name(wt)));
-    REQUIRE(plm_test::write_model(spec, path));
-    auto m = plm::model::load(path);
-    REQUIRE(m);
-    const auto& hp = m->params();
+    const auto m = write_and_load(spec, std::string("wuv_") + std::string(plm::name(wt)));
+    const auto& hp = m.params();
     const int64_t H = hp.n_head, NOPE = hp.head_dim_nope(), DV = hp.head_dim_v, KVR = hp.kv_lora_rank;
     std::mt19937 g(3);
     std::normal_distribution<float> normal;
@@ -258,7 +255,7 @@ TEST_CASE("the tiled W_UV copy holds attn_kv_b's V rows head after head and comp
     for (auto& v : x) v = normal(g);
     std::vector<uint8_t> prep(plm::kernels::activation_bytes(wt, KVR));
     plm::kernels::prepare_activation(wt, x.data(), KVR, prep.data());
-    for (const auto& L : m->weights().layers) {
+    for (const auto& L : m.weights().layers) {
       REQUIRE((L.attn_v_tiled.data != nullptr) == plm::kernels::tileable(wt));
       if (!L.attn_v_tiled.data) continue;
       CHECK(L.attn_v_tiled.layout == plm::tensor_layout::tiles16);

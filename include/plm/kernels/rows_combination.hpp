@@ -11,13 +11,13 @@
 // the same bits, whichever path runs.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
+#include <type_traits>
 
 #include "plm/core/dtype.hpp"
 #include "plm/core/tensor.hpp"
+#include "plm/quant/blocks.hpp"
 #include "plm/quant/half.hpp"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
@@ -38,11 +38,14 @@ constexpr bool has_rows_combination(dtype t) noexcept {
 
 #if PLM_DETAIL_ROWS_COMB_AVX512
 namespace detail {
+template <bool Q4>
+using rows_block = std::conditional_t<Q4, quant::block_q4_0, quant::block_q8_0>;
+
 // NB consecutive blocks (32·NB columns) of k rows, `stride` bytes apart, into
 // 2·NB vector accumulators; then stored to y.
 template <bool Q4, int NB>
 inline void rows_combination_blocks(const uint8_t* p, size_t stride, int64_t k, const float* x, float* y) noexcept {
-  constexpr size_t bb = Q4 ? 18 : 34;  // block_q4_0 / block_q8_0: f16 scale, then the quants
+  constexpr size_t bb = sizeof(rows_block<Q4>);
   __m512 acc[2 * NB];
   for (auto& a : acc) a = _mm512_setzero_ps();
   const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
@@ -51,19 +54,17 @@ inline void rows_combination_blocks(const uint8_t* p, size_t stride, int64_t k, 
     if (j + 8 < k)
       for (size_t o = 0; o < NB * bb; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + 8 * stride + o), _MM_HINT_T0);
     const __m512 xv = _mm512_set1_ps(x[j]);
+    const auto* blk = reinterpret_cast<const rows_block<Q4>*>(p);
     for (int b = 0; b < NB; ++b) {
-      const uint8_t* blk = p + static_cast<size_t>(b) * bb;
-      uint16_t h;
-      std::memcpy(&h, blk, 2);
-      const __m512 d = _mm512_set1_ps(fp16_to_fp32(h));
+      const __m512 d = _mm512_set1_ps(fp16_to_fp32(blk[b].d));
       __m128i lo, hi;  // quants 0..15 and 16..31 as int8
       if constexpr (Q4) {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs));
         lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);
         hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
       } else {
-        lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-        hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18));
+        lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs));
+        hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs + 16));
       }
       const __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d);
       const __m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d);
@@ -76,7 +77,7 @@ inline void rows_combination_blocks(const uint8_t* p, size_t stride, int64_t k, 
 
 template <bool Q4>
 inline void rows_combination(const tensor_view& W, int64_t r0, int64_t k, const float* x, float* y) noexcept {
-  constexpr size_t bb = Q4 ? 18 : 34;
+  constexpr size_t bb = sizeof(rows_block<Q4>);
   const int64_t nb = W.ne[0] / 32;
   const uint8_t* p = W.row(r0);
   int64_t b = 0;

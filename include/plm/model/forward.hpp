@@ -250,10 +250,9 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
     // kv_b). One task per head; the sums run over j in order whatever the threads.
     // A decode step's single query takes the rows straight from their blocks
     // where a kernel for the type exists (same bits, no f32 copy of the rows).
-    const bool uk_direct = n == 1 && kernels::has_rows_combination(L.attn_kv_b.type);
     pool.parallel_for(static_cast<size_t>(H), [&](size_t task, size_t thread) {
       const int64_t h = static_cast<int64_t>(task);
-      if (uk_direct && kernels::weight_rows_combination(L.attn_kv_b, h * (NOPE + DV), NOPE, b.q + h * DK, b.q_lat + h * KVR))
+      if (n == 1 && kernels::weight_rows_combination(L.attn_kv_b, h * (NOPE + DV), NOPE, b.q + h * DK, b.q_lat + h * KVR))
         return;
       float* rows = b.uk_rows + static_cast<int64_t>(thread) * NOPE * KVR;  // [NOPE][KVR]
       for (int64_t j = 0; j < NOPE; ++j) kernels::dequantize_weight_row(L.attn_kv_b, h * (NOPE + DV) + j, rows + j * KVR);

@@ -255,7 +255,7 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
     };
     // W_UV: each head's rows tiled into the next tiled_bytes(head) of one block; the
     // row-major original stays mapped for the W_UK rows (dequantized row by row).
-    auto tile_w_uv = [&](layer_weights& L) -> bool {
+    auto tile_v_rows = [&](layer_weights& L) -> bool {
       const size_t bytes = detail::w_uv_tiled_bytes(L.attn_kv_b, hp);
       if (bytes == 0) return true;
       auto* dst = static_cast<uint8_t*>(mem.take(bytes));
@@ -272,7 +272,7 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
     bool ok = true;
     for (auto& L : w.layers) {
       for (const auto& p : tiled_projections) ok = ok && tile_one(L.*p.view);
-      ok = ok && tile_w_uv(L);
+      ok = ok && tile_v_rows(L);
     }
     const bool tied = w.output.data == w.token_embd.data;
     ok = ok && tile_one(w.output);
