@@ -227,17 +227,8 @@ size_t decode_weight_bytes(const plm::session& s) {
     bytes += static_cast<size_t>(2 * hp.n_embd + hp.kv_lora_rank) * 4;  // norms
     const double density = 1.0 - s.ffn_sparsity(il);
     const auto& d = L.ffn_down_sparse;
-    if (w.sparse_ffn && d.columns != nullptr && density <= static_cast<double>(s.options().sparse_max_density)) {
-      size_t elem = 4;
-      if (d.format == plm::kernels::sparse_down_format::f16 || d.format == plm::kernels::sparse_down_format::bf16) elem = 2;
-      if (d.format == plm::kernels::sparse_down_format::q8) elem = 1;
-      double b = density * static_cast<double>(d.n_in) * static_cast<double>(d.n_out) * static_cast<double>(elem);
-      if (d.format == plm::kernels::sparse_down_format::q8) {
-        // A (and B) rows are per group of `group` neurons: read when any neuron of the group is active.
-        const double p_group = 1.0 - std::pow(1.0 - density, static_cast<double>(d.group));
-        const double ab = static_cast<double>(d.n_in / d.group) * static_cast<double>(d.n_out) * 4.0;
-        b += p_group * ab * (d.offset != nullptr ? 2.0 : 1.0);
-      }
+    if (w.sparse_ffn && plm::network::sparse_down_pays(L, static_cast<float>(density), s.options().sparse_max_density)) {
+      const double b = plm::kernels::sparse_down_read_bytes(d, density);
       bytes += static_cast<size_t>(b);
     } else {
       bytes += L.ffn_down.n_bytes();

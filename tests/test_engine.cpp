@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <limits>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -472,7 +473,29 @@ TEST_CASE("errors: architecture, missing tensor, wrong shape, context overflow, 
     CHECK(plm::session::create(m, o).error().kind() == plm::errc::unsupported);
     o.cache_type = plm::dtype::q8_0;  // odd_dims: a 26-value cache row is no whole q8_0 block
     CHECK(plm::session::create(m, o).error().kind() == plm::errc::unsupported);
+    o.cache_type = plm::dtype::f16;
+    for (float bad : {1.5f, std::numeric_limits<float>::quiet_NaN()}) {
+      o.sparse_max_density = bad;
+      CHECK(plm::session::create(m, o).error().kind() == plm::errc::invalid_argument);
+    }
+    o.sparse_max_density = -1.0f;  // each layer's own crossover
+    CHECK(plm::session::create(m, o));
   }
+}
+
+TEST_CASE("sparse_down_pays: a layer's own crossover unless the option fixes one") {
+  plm::network::layer_weights L;
+  CHECK_FALSE(plm::network::sparse_down_pays(L, 0.0f, 1.0f));  // no repack: never
+  const int8_t column = 0;
+  L.ffn_down_sparse.columns = &column;
+  L.sparse_crossover = 0.3f;
+  CHECK(plm::network::sparse_down_pays(L, 0.25f, -1.0f));
+  CHECK(plm::network::sparse_down_pays(L, 0.3f, -1.0f));
+  CHECK_FALSE(plm::network::sparse_down_pays(L, 0.35f, -1.0f));
+  CHECK(plm::network::sparse_down_pays(L, 0.35f, 0.4f));
+  CHECK_FALSE(plm::network::sparse_down_pays(L, 0.25f, 0.2f));
+  CHECK(plm::network::sparse_down_pays(L, 1.0f, 1.0f));
+  CHECK_FALSE(plm::network::sparse_down_pays(L, 0.01f, 0.0f));
 }
 
 TEST_CASE("cancellation stops prefill between chunks with the completed chunks kept") {

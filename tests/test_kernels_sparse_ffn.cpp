@@ -78,21 +78,22 @@ TEST_CASE("repack_down: A·q − B reproduces quant::dequantize_row bit for bit,
     plm::arena mem(buf->data(), buf->size());
     auto d = k::repack_down(W, mem);
     REQUIRE(d);
-    CHECK(mem.used() == *need);
+    CHECK(plm::arena::footprint(mem.used()) == *need);  // the plan, up to the last part's alignment padding
     std::vector<float> row(static_cast<size_t>(n_in));
     int mismatches = 0;
     for (int64_t r = 0; r < n_out; ++r) {
       REQUIRE(plm::quant::dequantize_row(t, W.row(r), row.data(), n_in));
       for (int64_t j = 0; j < n_in; ++j) {
         float v = 0.0f;
+        const size_t e = k::sparse_down_index(*d, j, r);
         switch (d->format) {
-          case k::sparse_down_format::f32: v = static_cast<const float*>(d->columns)[j * n_out + r]; break;
-          case k::sparse_down_format::f16: v = plm::fp16_to_fp32(static_cast<const uint16_t*>(d->columns)[j * n_out + r]); break;
-          case k::sparse_down_format::bf16: v = plm::bf16_to_fp32(static_cast<const uint16_t*>(d->columns)[j * n_out + r]); break;
+          case k::sparse_down_format::f32: v = static_cast<const float*>(d->columns)[e]; break;
+          case k::sparse_down_format::f16: v = plm::fp16_to_fp32(static_cast<const uint16_t*>(d->columns)[e]); break;
+          case k::sparse_down_format::bf16: v = plm::bf16_to_fp32(static_cast<const uint16_t*>(d->columns)[e]); break;
           case k::sparse_down_format::q8: {
-            const int64_t g = j / d->group;
-            const float A = d->scale[g * n_out + r], B = d->offset ? d->offset[g * n_out + r] : 0.0f;
-            const float q = static_cast<float>(static_cast<const int8_t*>(d->columns)[j * n_out + r]);
+            const size_t gi = k::sparse_group_index(*d, j / d->group, r);
+            const float A = k::sparse_scale_value(*d, d->scale, gi), B = d->offset ? k::sparse_scale_value(*d, d->offset, gi) : 0.0f;
+            const float q = static_cast<float>(static_cast<const int8_t*>(d->columns)[e]);
             v = A * q - B;
             break;
           }
@@ -107,8 +108,9 @@ TEST_CASE("repack_down: A·q − B reproduces quant::dequantize_row bit for bit,
 TEST_CASE("sparse down projection equals the dense product at 0%, ~50%, ~90% and 100% sparsity") {
   for (dtype t : all_types) {
     CAPTURE(plm::name(t));
-    // 600 outputs computed as [0, 256) and [256, 600): two whole 256-output slices
-    // (the AVX-512 q8 slice kernel) and a ragged tail (the portable loop)
+    // 600 outputs (slices [0, 256), [256, 512), [512, 600)) computed as [0, 256),
+    // [256, 300) and [300, 600): a whole slice (the AVX-512 q8 slice kernel), a
+    // piece at a slice's start, one from inside a slice and the ragged last slice
     const int64_t n_in = 768, n_out = 600;
     auto bytes = random_weights(t, n_in, n_out, 11);
     auto W = plm::tensor_view::contiguous(t, {n_in, n_out}, bytes.data(), "down");
@@ -128,7 +130,8 @@ TEST_CASE("sparse down projection equals the dense product at 0%, ~50%, ~90% and
       const int64_t n_act = k::relu_sqr_active(a.data(), n_in, act.data());
       std::vector<float> y(static_cast<size_t>(n_out), 123.0f), yr(y.size(), 321.0f);
       k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 0, 256);
-      k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 256, n_out);
+      k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 256, 300);
+      k::sparse_down_apply(*d, a.data(), act.data(), n_act, y.data(), 300, n_out);
       k::ref::sparse_down_apply(*d, a.data(), act.data(), n_act, yr.data(), 0, n_out);
       for (int64_t r = 0; r < n_out; ++r) {
         double e = 0.0, mag = 0.0;
@@ -137,9 +140,9 @@ TEST_CASE("sparse down projection equals the dense product at 0%, ~50%, ~90% and
           // size of the terms the f32 sums really add: |a·A·q| and |a·B| separately for q8 forms
           double term = std::fabs(static_cast<double>(dense[r * n_in + j]));
           if (d->format == k::sparse_down_format::q8) {
-            const int64_t gi = j / d->group;
-            const double A = d->scale[gi * n_out + r], B = d->offset ? d->offset[gi * n_out + r] : 0.0;
-            term = std::fabs(A * static_cast<const int8_t*>(d->columns)[j * n_out + r]) + std::fabs(B);
+            const size_t gi = k::sparse_group_index(*d, j / d->group, r);
+            const double A = k::sparse_scale_value(*d, d->scale, gi), B = d->offset ? k::sparse_scale_value(*d, d->offset, gi) : 0.0;
+            term = std::fabs(A * static_cast<const int8_t*>(d->columns)[k::sparse_down_index(*d, j, r)]) + std::fabs(B);
           }
           mag += std::fabs(static_cast<double>(a[j])) * term;
         }
@@ -159,4 +162,42 @@ TEST_CASE("unsupported types are reported by name") {
   REQUIRE_FALSE(r);
   CHECK(r.error().kind() == plm::errc::unsupported);
   CHECK(r.error().message().find("i32") != std::string::npos);
+}
+
+TEST_CASE("sparse_down_crossover: the density where the sparse kernel's weighted bytes meet the dense matvec's") {
+  // PLM-1.8B's down matrix (8192 neurons -> 2048 outputs) in the shapes only: no memory is read
+  const int64_t n_in = 8192, n_out = 2048;
+  const double n = static_cast<double>(n_in * n_out);
+  struct row { dtype t; double dense_bytes_per_weight; float lo, hi; };
+  const row rows[] = {
+      {dtype::q8_0, 34.0 / 32, 0.55f, 0.61f},  // f16 scales: ρ + 1/16 ≤ 1.0625 / 1.6
+      {dtype::q4_0, 18.0 / 32, 0.25f, 0.32f},  // the int8 repack reads more per active weight than q4_0 does
+      {dtype::q4_k, 144.0 / 256, 0.05f, 0.15f},  // f32 scales and offsets: 0.25 bytes per weight
+      {dtype::f16, 2.0, 0.62f, 0.63f},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(plm::name(r.t));
+    k::sparse_down d;
+    plm::kernels::detail::sparse_layout L{};
+    REQUIRE(plm::kernels::detail::sparse_layout_of(r.t, L));
+    d.format = L.format;
+    d.n_in = n_in;
+    d.n_out = n_out;
+    d.group = L.group;
+    d.half_scale = L.half_scale;
+    const int8_t dummy = 0;
+    d.offset = L.offset ? &dummy : nullptr;
+    const double dense = r.dense_bytes_per_weight * n;
+    const float x = k::sparse_down_crossover(d, dense);
+    CHECK(x >= r.lo);
+    CHECK(x <= r.hi);
+    // the defining inequality holds at the crossover and fails just above it
+    CHECK(k::sparse_down_read_bytes(d, x) * k::sparse_byte_cost <= dense);
+    CHECK(k::sparse_down_read_bytes(d, x + 1e-3) * k::sparse_byte_cost > dense);
+  }
+  k::sparse_down f32;
+  f32.n_in = n_in;
+  f32.n_out = n_out;
+  CHECK(k::sparse_down_crossover(f32, 1e30) == 1.0f);  // a dense matrix this large never beats it
+  CHECK(k::sparse_down_crossover(f32, 0.0) == 0.0f);
 }

@@ -149,11 +149,12 @@ struct session_options {
   dtype cache_type = dtype::f16; ///< latent cache element type: f16, f32 or q8_0 (PLM: 1152, 2304, 612 B/row)
   int64_t n_batch = 64;          ///< tokens evaluated together in prefill
   bool logits_all = false;       ///< keep logits for every token of the last chunk (perplexity)
-  /// Decode uses the sparse down projection when at most this fraction of the FFN
-  /// neurons is active, else the dense matvec. 0.4: the measured crossover of the two
-  /// kernels for PLM-1.8B's Q8_0 down matrix on AVX-512 VNNI is ~43% active
-  /// (bench/RESULTS.md, "Engine (issue 3)"); 1 forces sparse, 0 dense.
-  float sparse_max_density = 0.4f;
+  /// Decode uses the sparse down projection when at most this fraction of a
+  /// layer's FFN neurons is active, else the dense matvec; 1 forces sparse, 0
+  /// dense. Negative (the default): each layer's own crossover, from the bytes
+  /// the two paths read for its weight type (kernels::sparse_down_crossover;
+  /// PLM-1.8B: 0.60 for Q8_0, 0.62 for F16, ~0.29 for Q4_0, ~0.1 for Q4_K).
+  float sparse_max_density = -1.0f;
   /// Run on this caller-owned pool instead of starting one (non-owning; it must
   /// outlive the session and have exactly n_threads threads). Lets firmware start
   /// its threads once and create sessions without any heap allocation.
@@ -194,8 +195,9 @@ inline result<void> check_options(const session_options& o, const hparams& hp) {
   if (!kernels::latent_cache_type_supported(o.cache_type, {hp.kv_lora_rank, hp.n_rot, 1.0f}))
     return make_error(errc::unsupported, "cache type " + std::string(name(o.cache_type)) +
                                              " is not supported (f16, f32; q8_0 when kv_lora_rank + rope dim is a multiple of 32)");
-  if (!(o.sparse_max_density >= 0.0f && o.sparse_max_density <= 1.0f))
-    return make_error(errc::invalid_argument, "sparse_max_density must be in [0, 1]");
+  if (!(o.sparse_max_density <= 1.0f))
+    return make_error(errc::invalid_argument, "sparse_max_density = " + std::to_string(o.sparse_max_density) +
+                                                  ", expected 0 .. 1, or negative for each layer's own crossover");
   return ok();
 }
 }  // namespace detail

@@ -44,7 +44,7 @@ struct forward_config {
   int64_t n_threads = 1;      ///< thread-pool size (per-thread attention scratch)
   dtype cache_type = dtype::f16;
   bool logits_all = false;    ///< keep logits of every token of the last chunk, not only the last
-  float sparse_max_density = 0.4f;  ///< decode uses the sparse down projection when active/n_ff ≤ this
+  float sparse_max_density = -1.0f;  ///< see session_options::sparse_max_density (negative: per layer, by bytes)
 };
 
 /// Pointers into the context's block. Shapes in comments.
@@ -331,8 +331,8 @@ bool forward_eval(const hparams& hp, const weights& w, const forward_config& c, 
     }
     b.ffn_zero[il] += zeros;
     b.ffn_seen[il] += static_cast<uint64_t>(n * FF);
-    const bool sparse = n == 1 && w.sparse_ffn && L.ffn_down_sparse.columns != nullptr &&
-                        static_cast<float>(n_active) <= c.sparse_max_density * static_cast<float>(FF);
+    const bool sparse = n == 1 && w.sparse_ffn &&
+                        sparse_down_pays(L, static_cast<float>(n_active) / static_cast<float>(FF), c.sparse_max_density);
     if (sparse) {
       // Wide output slices: each active neuron's column is then read as a few
       // consecutive cache lines per task instead of one scattered line.

@@ -48,7 +48,16 @@ struct layer_weights {
   tensor_view ffn_up;                // [n_ff rows][n_embd]
   tensor_view ffn_down;              // [n_embd rows][n_ff]
   kernels::sparse_down ffn_down_sparse;  // neuron-major repack; columns == nullptr when disabled
+  float sparse_crossover = 0.0f;     // active fraction up to which the sparse down projection pays (kernels::sparse_down_crossover)
 };
+
+/// Whether a decode step takes layer L's sparse down projection when a fraction
+/// `density` of its neurons is active: up to sparse_max_density when that is in
+/// [0, 1], up to the layer's own crossover (its weight type's bytes) when negative.
+inline bool sparse_down_pays(const layer_weights& L, float density, float sparse_max_density) noexcept {
+  if (L.ffn_down_sparse.columns == nullptr) return false;
+  return density <= (sparse_max_density < 0.0f ? L.sparse_crossover : sparse_max_density);
+}
 
 /// All weights of a model plus the owned memory of the load-time repacks.
 struct weights {
@@ -239,6 +248,7 @@ inline result<weights> load_weights(const gguf::file& f, hparams& hp, bool spars
   if (sparse_ffn) {
     for (auto& L : w.layers) {
       PLM_TRY(L.ffn_down_sparse, kernels::repack_down(L.ffn_down, mem));
+      L.sparse_crossover = kernels::sparse_down_crossover(L.ffn_down_sparse, static_cast<double>(L.ffn_down.n_bytes()));
     }
   }
   w.sparse_ffn = sparse_ffn;
