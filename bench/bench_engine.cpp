@@ -1,6 +1,6 @@
 // Engine benchmarks: prefill and decode tokens/s at a cache depth, and the
-// sparse vs dense FFN down projection at several sparsities (the crossover that
-// sets session_options::sparse_max_density).
+// sparse vs dense FFN down projection at several sparsities, one thread (the
+// engine's crossover comes from kernels::sparse_down_crossover, measured with 2).
 //
 // Model: $PLM_BENCH_MODEL (e.g. a PLM-1.8B-shaped file from plm-synth), else a
 // 4-layer model with PLM's real widths synthesized into the temp directory.
@@ -114,7 +114,7 @@ void BM_decode(benchmark::State& state) {
 }
 
 // PLM-1.8B's down projection (8192 -> 2048, Q8_0), one thread: dense matvec over the
-// GGUF layout vs the sparse kernel over the neuron-major repack, at a given % of zeros.
+// GGUF layout vs the sparse kernel over the slice-major repack, at a given % of zeros.
 struct down_fixture {
   std::vector<uint8_t> bytes;
   plm::tensor_view W;

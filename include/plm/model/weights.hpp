@@ -47,7 +47,7 @@ struct layer_weights {
   const float* ffn_norm = nullptr;   // [n_embd]
   tensor_view ffn_up;                // [n_ff rows][n_embd]
   tensor_view ffn_down;              // [n_embd rows][n_ff]
-  kernels::sparse_down ffn_down_sparse;  // neuron-major repack; columns == nullptr when disabled
+  kernels::sparse_down ffn_down_sparse;  // slice-major neuron-major repack; columns == nullptr when disabled
   float sparse_crossover = 0.0f;     // active fraction up to which the sparse down projection pays (kernels::sparse_down_crossover)
 };
 
