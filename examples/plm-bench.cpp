@@ -3,6 +3,7 @@
 //
 //   plm-bench -m MODEL.gguf[,MODEL2.gguf] [-t 2] [-p 512] [-n 128] [-d 0,2048,4096] [-r 5]
 //             [-o md|json] [--plot out.png] [--cache f16|f32|q8_0] [--bw-mib 1024]
+//             [--sparse-max-density auto|X]
 //
 // Decode is memory-bound, so each decode figure is also given as a fraction of
 // its roofline: (bytes read per token / bandwidth) / (time per token). Bytes
@@ -73,6 +74,9 @@ void usage(std::FILE* out) {
                "  --cache T            latent cache type f16, f32, q8_0 (f16)\n"
                "  -b, --batch N        prefill chunk (64)\n"
                "  --bw-mib N           bandwidth test buffer in MiB (1024)\n"
+               "  --sparse-max-density X  decode takes the sparse FFN down projection when at most\n"
+               "                       this fraction of a layer's neurons is active (0 = never,\n"
+               "                       1 = always); auto = each layer's crossover by bytes (auto)\n"
                "  --seed S             random token seed (1)\n"
                "  --from-json LIST     run nothing: read earlier `-o json` outputs (comma list) and\n"
                "                       print / plot them together (combines runs of several models)\n"
@@ -102,6 +106,17 @@ int64_t parse_int(const std::string& flag, const std::string& s, int64_t lo, int
   return v;
 }
 
+// "auto" (-1: the engine's per-layer choice) or a fraction in [0, 1].
+float parse_density(const std::string& flag, const std::string& s) {
+  if (s == "auto") return -1.0f;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno != 0 || !(v >= 0.0 && v <= 1.0))
+    fail_usage(flag + ": '" + s + "' is neither 'auto' nor a number in [0, 1]");
+  return static_cast<float>(v);
+}
+
 std::vector<int64_t> parse_list(const std::string& flag, const char* s, int64_t lo, int64_t hi) {
   if (s == nullptr) fail_usage(flag + " needs a value");
   std::vector<int64_t> out;
@@ -118,6 +133,7 @@ struct options {
   std::string output = "md", plot;
   bool plot_cpu = false;
   plm::dtype cache = plm::dtype::f16;
+  float sparse_max_density = -1.0f;  // auto
 };
 
 options parse(int argc, char** argv) {
@@ -138,6 +154,7 @@ options parse(int argc, char** argv) {
     else if (k == "-r" || k == "--repetitions") o.reps = parse_int(k, need(next()), 1, 1000);
     else if (k == "-b" || k == "--batch") o.batch = parse_int(k, need(next()), 1, 65536);
     else if (k == "--bw-mib") o.bw_mib = parse_int(k, need(next()), 1, 1 << 20);
+    else if (k == "--sparse-max-density") o.sparse_max_density = parse_density(k, need(next()));
     else if (k == "--seed") o.seed = static_cast<uint64_t>(parse_int(k, need(next()), 0, INT64_MAX));
     else if (k == "-o" || k == "--output") {
       o.output = need(next());
@@ -345,6 +362,7 @@ bool run_model(const options& o, const std::string& path, const plm::aligned_buf
     so.n_threads = nt;
     so.cache_type = o.cache;
     so.n_batch = o.batch;
+    so.sparse_max_density = o.sparse_max_density;
     auto s = plm::session::create(*m, so);
     if (!s) {
       std::fprintf(stderr, "plm-bench: %s\n", s.error().message().c_str());
