@@ -287,6 +287,32 @@ TEST_CASE("the tiled W_UV copy holds attn_kv_b's V rows head after head and comp
   }
 }
 
+TEST_CASE("the session lays out the in-place W_UV rows only when a layer has no tiled copy") {
+  auto spec = plm_dims();
+  spec.matrix_type = plm::dtype::q8_0;
+  spec.seed = 37;
+  const std::string path = tmp_path("wuv_plan");
+  REQUIRE(plm_test::write_model(spec, path));
+  size_t scratch[2] = {0, 0};
+  plm::session_options o;
+  o.n_ctx = 64;
+  for (bool tiles : {true, false}) {
+    plm::load_options lo;
+    lo.tile_weights = tiles;
+    auto m = plm::model::load(path, lo);
+    REQUIRE(m);
+    auto s = plm::session::create(*m, o);
+    REQUIRE(s);
+    REQUIRE(s->prefill(random_tokens(5, spec.n_vocab, 2)));  // runs with the plan as laid out
+    scratch[tiles ? 0 : 1] = s->memory().scratch;
+    const auto& hp = m->params();
+    const size_t v_rows = plm::arena::footprint(static_cast<size_t>(o.n_batch * hp.kv_b_rows()) * sizeof(float));
+    // tile_weights copies W_UV for tileable types (this build's kernels decide which)
+    for (const auto& L : m->weights().layers) REQUIRE((L.attn_v_tiled.data != nullptr) == (tiles && plm::kernels::tileable(plm::dtype::q8_0)));
+    if (!tiles) CHECK(scratch[1] - scratch[0] == (plm::kernels::tileable(plm::dtype::q8_0) ? v_rows : 0));
+  }
+}
+
 TEST_CASE("logits are bit-identical for 1, 2 and 3 threads") {
   for (plm::dtype wt : {plm::dtype::f32, plm::dtype::q8_0}) {
     auto spec = plm_dims();

@@ -56,7 +56,7 @@ struct forward_buffers {
   float* kv = nullptr;             // [n_batch][kv_row]
   float* q_lat = nullptr;          // [n_batch][n_head][kv_lora] absorbed queries q̃
   float* o_lat = nullptr;          // [n_batch][n_head][kv_lora] attention over latents õ
-  float* v_rows = nullptr;         // [n_batch][kv_b_rows] W_UV outputs in attn_kv_b row space
+  float* v_rows = nullptr;         // [n_batch][kv_b_rows] W_UV outputs in attn_kv_b row space (null when every layer has attn_v_tiled)
   float* attn = nullptr;           // [n_batch][n_head·head_dim_v] heads concatenated
   float* proj = nullptr;           // [n_batch][n_embd] attn_output / ffn_down outputs
   float* up = nullptr;             // [n_batch][n_ff]
@@ -150,7 +150,11 @@ inline forward_sizes forward_layout(const hparams& hp, const weights& w, const f
   b.kv = cur.take_n<float>(nb * hp.kv_row());
   b.q_lat = cur.take_n<float>(nb * hp.n_head * hp.kv_lora_rank);
   b.o_lat = cur.take_n<float>(nb * hp.n_head * hp.kv_lora_rank);
-  b.v_rows = cur.take_n<float>(nb * hp.kv_b_rows());
+  // Only a layer without the tiled W_UV copy (weights.hpp) computes its V rows in
+  // attn_kv_b's row space first: with the copy everywhere the buffer is not laid out.
+  const bool any_v_in_place = std::any_of(w.layers.begin(), w.layers.end(),
+                                          [](const layer_weights& L) { return L.attn_v_tiled.data == nullptr; });
+  b.v_rows = any_v_in_place ? cur.take_n<float>(nb * hp.kv_b_rows()) : nullptr;
   b.attn = cur.take_n<float>(nb * hp.n_head * hp.head_dim_v);
   b.proj = cur.take_n<float>(nb * hp.n_embd);
   b.up = cur.take_n<float>(nb * hp.n_ff);
