@@ -1,7 +1,8 @@
 // Kernel benchmarks on PLM-1.8B's real shapes, one kernel family at a time:
 // matvec (decode) and matmul over 64 tokens (prefill) for f32/f16/q8_0/q4_0/
 // q4_K/q6_K, the sparse down projection at 0/50/90% zero activations (beside
-// matvec/*/down_8192x2048, the dense kernel it competes with), an Eigen
+// matvec/*/down_8192x2048, the dense kernel it competes with), the per-step
+// dequantization of attn_kv_b's W_UK rows for every row type, an Eigen
 // f32 GEMV/GEMM baseline on the same shapes, and a streaming memory read
 // (the roofline every decode figure is bounded by), all in one program so they
 // share one machine state.
@@ -27,6 +28,7 @@
 #include "plm/core/tensor.hpp"
 #include "plm/kernels/matvec.hpp"
 #include "plm/kernels/sparse_ffn.hpp"
+#include "plm/quant/dequantize.hpp"
 #include "plm/quant/half.hpp"
 #include "plm/quant/quantize.hpp"
 
@@ -122,6 +124,27 @@ void BM_matmul(benchmark::State& st, dtype t, shape s) {
   st.counters["GFLOP/s"] = benchmark::Counter(
       2.0 * static_cast<double>(s.n_in * s.n_out * k_prefill_tokens) * static_cast<double>(st.iterations()) / 1e9,
       benchmark::Counter::kIsRate);
+}
+
+// ---- W_UK rows of attn_kv_b (absorbed query) ---------------------------------
+
+// What a decode step does per layer for a kv_b type without a direct
+// rows-combination kernel: dequantize each head's 128 W_UK rows (512 wide) to
+// f32 (16 heads, the V rows between them skipped), from L2 as in the engine
+// after the first touch. Counter: f32 values written per second.
+void BM_wuk_rows(benchmark::State& st, dtype t) {
+  const int64_t heads = 16, nope = 128, dv = 128, width = 512;
+  auto m = make(t, width, heads * (nope + dv), 0);
+  if (m.copies.empty()) { st.SkipWithError("allocation failed"); return; }
+  const plm::tensor_view& w = m.copies[0];
+  std::vector<float> rows(static_cast<size_t>(nope * width));
+  for (auto _ : st) {
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t j = 0; j < nope; ++j)
+        plm::quant::dequantize_row(t, w.row(h * (nope + dv) + j), rows.data() + j * width, width);
+    benchmark::DoNotOptimize(rows.data());
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * heads * nope * width);
 }
 
 // ---- sparse down projection -------------------------------------------------
@@ -251,6 +274,10 @@ const bool registered = [] {
       benchmark::RegisterBenchmark(("sparse_down/" + tn + "/sparsity" + std::to_string(sp)).c_str(), BM_sparse_down, t, sp)
           ->Unit(benchmark::kMicrosecond);
   }
+  for (dtype t : {dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q5_0, dtype::q5_1, dtype::q2_k,
+                  dtype::q3_k, dtype::q4_k, dtype::q5_k, dtype::q6_k})
+    benchmark::RegisterBenchmark(("wuk_rows/" + std::string(plm::name(t))).c_str(), BM_wuk_rows, t)
+        ->Unit(benchmark::kMicrosecond);
 #if PLM_BENCH_HAVE_EIGEN
   for (const auto& s : k_shapes) {
     benchmark::RegisterBenchmark((std::string("eigen_gemv/f32/") + s.name).c_str(), BM_eigen_gemv, s)->Unit(benchmark::kMicrosecond);

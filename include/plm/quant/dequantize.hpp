@@ -6,8 +6,11 @@
 // nor FMA contraction can change a bit. These are the reference the matvec
 // kernels and the tests are checked against; they are not tuned for speed
 // (embedding rows and tests use them, matvec has its own kernels), except that
-// q8_0 / q4_0 rows take an AVX2 path: the absorbed MLA query dequantizes
-// attn_kv_b's W_UK rows on every step (same products, so the same bits).
+// the absorbed MLA query dequantizes attn_kv_b's W_UK rows on every decode
+// step: q8_0, q4_0, and the types whose scalar loop GCC does not vectorize
+// well (q4_1, q2_K, q3_K, q5_K, q6_K: 2-11x slower, bench_kernels_plm
+// wuk_rows), take AVX2 paths with the same products, so the same bits (see
+// detail::widen16_u8).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,28 @@
 #endif
 
 namespace plm::quant {
+
+#if defined(__AVX2__) && defined(__F16C__)
+namespace detail {
+// y[0..16) = f32(16 bytes of v) * d + a, unsigned or signed bytes. Where the
+// scalar loop computes q * d - m, a = -m: x + (-m) and x - m round the same,
+// and q * d is exact for every block type (small integer times a scale of at
+// most 19 significant bits), so mul-then-add rounds once whether or not the
+// compiler fuses either form.
+inline void widen16_u8(__m128i v, __m256 d, __m256 a, float* y) noexcept {
+  _mm256_storeu_ps(y, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), d), a));
+  _mm256_storeu_ps(y + 8, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))), d), a));
+}
+inline void widen16_i8(__m128i v, __m256 d, float* y) noexcept {
+  _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d));
+  _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))), d));
+}
+inline __m128i low_half(__m256i v) noexcept { return _mm256_castsi256_si128(v); }
+inline __m128i high_half(__m256i v) noexcept { return _mm256_extracti128_si256(v, 1); }
+// (v >> k) & mask per byte: the 16-bit shift's bits from the neighbour byte are masked off.
+inline __m256i bits_at(__m256i v, int k, __m256i mask) noexcept { return _mm256_and_si256(_mm256_srli_epi16(v, k), mask); }
+}  // namespace detail
+#endif
 
 // Per-type functions. n is the number of elements and must be a multiple of
 // the type's block size (the blocks are n / block_size consecutive structs).
@@ -70,6 +95,16 @@ inline void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n) noexce
 }
 
 inline void dequantize_row_q4_1(const block_q4_1* x, float* y, int64_t n) noexcept {
+#if defined(__AVX2__) && defined(__F16C__)
+  // GCC does not vectorize the scalar loop (4x slower).
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d)), m = _mm256_set1_ps(fp16_to_fp32(x[b].m));
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].qs));
+    detail::widen16_u8(_mm_and_si128(q, m4), d, m, y);
+    detail::widen16_u8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), d, m, y + 16);
+  }
+#else
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
     const float d = fp16_to_fp32(x[b].d);
     const float m = fp16_to_fp32(x[b].m);
@@ -78,6 +113,7 @@ inline void dequantize_row_q4_1(const block_q4_1* x, float* y, int64_t n) noexce
       y[j + 16] = static_cast<float>(x[b].qs[j] >> 4) * d + m;
     }
   }
+#endif
 }
 
 namespace detail {
@@ -139,6 +175,24 @@ inline void dequantize_row_q8_1(const block_q8_1* x, float* y, int64_t n) noexce
 }
 
 inline void dequantize_row_q2_k(const block_q2_k* x, float* y, int64_t n) noexcept {
+#if defined(__AVX2__) && defined(__F16C__)
+  const __m256i m2 = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float dmin = fp16_to_fp32(x[b].dmin);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 32 * h));
+      for (int s = 0; s < 4; ++s, y += 32) {
+        const __m256i v = detail::bits_at(q, 2 * s, m2);
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t sc = x[b].scales[8 * h + 2 * s + half];
+          detail::widen16_u8(half ? detail::high_half(v) : detail::low_half(v), _mm256_set1_ps(d * static_cast<float>(sc & 0xf)),
+                             _mm256_set1_ps(-(dmin * static_cast<float>(sc >> 4))), y + 16 * half);
+        }
+      }
+    }
+  }
+#else
   for (int64_t b = 0; b < n / qk_k; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     const float dmin = fp16_to_fp32(x[b].dmin);
@@ -155,9 +209,28 @@ inline void dequantize_row_q2_k(const block_q2_k* x, float* y, int64_t n) noexce
       }
     }
   }
+#endif
 }
 
 inline void dequantize_row_q3_k(const block_q3_k* x, float* y, int64_t n) noexcept {
+#if defined(__AVX2__) && defined(__F16C__)
+  const __m256i m2 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].hmask));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 32 * h));
+      for (int s = 0; s < 4; ++s, y += 32) {
+        const __m256i hb = detail::bits_at(hm, 4 * h + s, m1);  // lo - (hb ? 0 : 4) = (lo | hb << 2) - 4
+        const __m256i v = _mm256_sub_epi8(_mm256_or_si256(detail::bits_at(q, 2 * s, m2), _mm256_slli_epi16(hb, 2)), four);
+        for (int half = 0; half < 2; ++half) {
+          const float dl = d * static_cast<float>(unpack_scale_q3_k(8 * h + 2 * s + half, x[b].scales) - 32);
+          detail::widen16_i8(half ? detail::high_half(v) : detail::low_half(v), _mm256_set1_ps(dl), y + 16 * half);
+        }
+      }
+    }
+  }
+#else
   for (int64_t b = 0; b < n / qk_k; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     // Element e = 128*h + 32*s + l: low bits 2s.. of qs[32h + l], high bit (4h + s) of hmask[l].
@@ -175,6 +248,7 @@ inline void dequantize_row_q3_k(const block_q3_k* x, float* y, int64_t n) noexce
       }
     }
   }
+#endif
 }
 
 namespace detail {
@@ -207,6 +281,26 @@ inline void dequantize_row_q4_k(const block_q4_k* x, float* y, int64_t n) noexce
 }
 
 inline void dequantize_row_q5_k(const block_q5_k* x, float* y, int64_t n) noexcept {
+#if defined(__AVX2__) && defined(__F16C__)
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < n / qk_k; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    const float dmin = fp16_to_fp32(x[b].dmin);
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qh));
+    for (int c = 0; c < 4; ++c, y += 64) {
+      float d1, m1s, d2, m2s;
+      detail::chunk_scales_k4(x[b].scales, c, d, dmin, d1, m1s, d2, m2s);
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 32 * c));
+      const __m256i lo = _mm256_or_si256(detail::bits_at(q, 0, m4), _mm256_slli_epi16(detail::bits_at(qh, 2 * c, m1), 4));
+      const __m256i hi = _mm256_or_si256(detail::bits_at(q, 4, m4), _mm256_slli_epi16(detail::bits_at(qh, 2 * c + 1, m1), 4));
+      const __m256 vd1 = _mm256_set1_ps(d1), vm1 = _mm256_set1_ps(-m1s), vd2 = _mm256_set1_ps(d2), vm2 = _mm256_set1_ps(-m2s);
+      detail::widen16_u8(detail::low_half(lo), vd1, vm1, y);
+      detail::widen16_u8(detail::high_half(lo), vd1, vm1, y + 16);
+      detail::widen16_u8(detail::low_half(hi), vd2, vm2, y + 32);
+      detail::widen16_u8(detail::high_half(hi), vd2, vm2, y + 48);
+    }
+  }
+#else
   for (int64_t b = 0; b < n / qk_k; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     const float dmin = fp16_to_fp32(x[b].dmin);
@@ -222,9 +316,30 @@ inline void dequantize_row_q5_k(const block_q5_k* x, float* y, int64_t n) noexce
         *y++ = d2 * static_cast<float>((q[l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4)) - m2;
     }
   }
+#endif
 }
 
 inline void dequantize_row_q6_k(const block_q6_k* x, float* y, int64_t n) noexcept {
+#if defined(__AVX2__) && defined(__F16C__)
+  // (d * scale) * q with one rounding, as the scalar loop.
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+  for (int64_t b = 0; b < n / qk_k; ++b, y += qk_k) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qh + 32 * h));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i lq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].ql + 64 * h + 32 * (k & 1)));
+        const __m256i lo = detail::bits_at(lq, k < 2 ? 0 : 4, m4);
+        const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(detail::bits_at(qh, 2 * k, m2), 4)), off);
+        const int e0 = 128 * h + 32 * k;
+        for (int half = 0; half < 2; ++half) {  // sub-blocks of 16: one scale each
+          const __m256 ds = _mm256_set1_ps(d * static_cast<float>(x[b].scales[e0 / 16 + half]));
+          detail::widen16_i8(half ? detail::high_half(q) : detail::low_half(q), ds, y + e0 + 16 * half);
+        }
+      }
+    }
+  }
+#else
   for (int64_t b = 0; b < n / qk_k; ++b, y += qk_k) {
     const float d = fp16_to_fp32(x[b].d);
     // Element e = 128*h + 32*k + l: low nibble (k < 2) or high nibble (k >= 2) of
@@ -244,6 +359,7 @@ inline void dequantize_row_q6_k(const block_q6_k* x, float* y, int64_t n) noexce
       }
     }
   }
+#endif
 }
 
 inline void dequantize_row_q8_k(const block_q8_k* x, float* y, int64_t n) noexcept {
