@@ -81,15 +81,21 @@ struct sparse_down {
   const void* offset = nullptr;   ///< q8: B, or nullptr when every B is 0
 };
 
+namespace detail {
+// Index of row k (of n_rows) and output r in a [slice][n_rows][slice width]
+// array: the columns (rows = neurons) and the q8 scales (rows = groups).
+inline size_t slice_major_index(int64_t n_out, int64_t n_rows, int64_t k, int64_t r) noexcept {
+  const int64_t s0 = r - r % sparse_slice, w = std::min(sparse_slice, n_out - s0);
+  return static_cast<size_t>(s0 * n_rows + k * w + (r - s0));
+}
+}  // namespace detail
 /// Index of element (neuron j, output r) in a sparse_down's columns.
 inline size_t sparse_down_index(const sparse_down& d, int64_t j, int64_t r) noexcept {
-  const int64_t s0 = r - r % sparse_slice, w = std::min(sparse_slice, d.n_out - s0);
-  return static_cast<size_t>(s0 * d.n_in + j * w + (r - s0));
+  return detail::slice_major_index(d.n_out, d.n_in, j, r);
 }
 /// Index of (group g, output r) in a q8 sparse_down's scale and offset.
 inline size_t sparse_group_index(const sparse_down& d, int64_t g, int64_t r) noexcept {
-  const int64_t s0 = r - r % sparse_slice, w = std::min(sparse_slice, d.n_out - s0);
-  return static_cast<size_t>(s0 * (d.n_in / d.group) + g * w + (r - s0));
+  return detail::slice_major_index(d.n_out, d.n_in / d.group, g, r);
 }
 /// Value i of a q8 scale or offset array (f32 or f16 per d.half_scale).
 inline float sparse_scale_value(const sparse_down& d, const void* p, size_t i) noexcept {

@@ -76,12 +76,8 @@ inline void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n) noexce
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
     const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d));
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].qs));
-    const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);                      // elements 0..15
-    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);  // elements 16..31
-    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
-    _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
-    _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
-    _mm256_storeu_ps(y + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+    detail::widen16_i8(_mm_sub_epi8(_mm_and_si128(q, m4), eight), d, y);                           // elements 0..15
+    detail::widen16_i8(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight), d, y + 16);  // elements 16..31
   }
 #else
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
@@ -154,10 +150,8 @@ inline void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t n) noexce
 #if defined(__AVX2__) && defined(__F16C__)
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
     const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d));
-    for (int k = 0; k < 4; ++k) {
-      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[b].qs + 8 * k));
-      _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
-    }
+    for (int k = 0; k < 2; ++k)
+      detail::widen16_i8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].qs + 16 * k)), d, y + 16 * k);
   }
 #else
   for (int64_t b = 0; b < n / qk32; ++b, y += qk32) {
